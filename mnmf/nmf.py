@@ -1,0 +1,302 @@
+"""Single-channel NMF: β-divergence multiplicative updates and IS-NMF by EM (SAGE).
+
+``fit_nmf`` builds a data model around a :class:`~mnmf.sources.NMFSource` and hands it
+to the engine (:func:`mnmf.engine.run`).
+
+References
+----------
+C. Févotte, J. Idier (2011). Algorithms for nonnegative matrix factorization with the
+β-divergence. Neural Computation 23(9).
+C. Févotte, N. Bertin, J.-L. Durrieu (2009). Nonnegative matrix factorization with the
+Itakura-Saito divergence: with application to music analysis. Neural Computation 21(3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mnmf._validation import (
+    check_choice,
+    finite_real,
+    nonnegative_matrix,
+    positive_int,
+)
+from mnmf.divergence import FLOOR_RELATIVE, _divergence_sum, mm_exponent, mu_ratios
+from mnmf.engine import Callback, FitResult, run
+from mnmf.sources import NMFSource
+
+#: Bytes of one frame block's working set (data, model and two ratio arrays). Sized to
+#: stay in a core's L2 cache so that every elementwise pass after the first is cheap.
+BLOCK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class NMFResult(FitResult):
+    """:class:`~mnmf.engine.FitResult` of an NMF, with its factors as attributes.
+
+    Attributes
+    ----------
+    W : array, shape (F, K)
+    H : array, shape (K, N)
+    """
+
+    @property
+    def W(self) -> NDArray:
+        return self.params["W"]
+
+    @property
+    def H(self) -> NDArray:
+        return self.params["H"]
+
+
+class _SingleChannelData:
+    """What both single-channel models share: data scaling, floors and frame blocks."""
+
+    def __init__(self, V: NDArray, source: NMFSource, *, block_bytes: int) -> None:
+        self.source = source
+        self.dtype = V.dtype
+        self._V_user = V
+        n_freqs, n_frames = V.shape
+        source.bind(n_freqs, n_frames)
+        frames = max(1, block_bytes // (4 * n_freqs * V.itemsize))
+        self.blocks = [slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)]
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        V = self._V_user
+        mean = float(np.mean(V, dtype=np.float64))
+        # A power of two near the mean power: dividing by it is exact and keeps float32
+        # far from overflow in V̂^(β−2) whatever the recording's level.
+        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
+        self.floor = FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0)
+        self.V_blocks = [np.ascontiguousarray(V[:, b]) / self.dtype.type(self.scale) for b in self.blocks]
+        self.source.initialize(rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype)
+
+    def parameters(self) -> dict[str, NDArray]:
+        return self.source.parameters(scale=self.scale)
+
+    def _model_block(self, b: slice, out: NDArray | None = None) -> NDArray:
+        model = np.matmul(self.source.W, self.source.H[:, b], out=out)
+        return np.maximum(model, self.floor, out=model)
+
+
+class BetaNMFModel(_SingleChannelData):
+    """β-divergence NMF of one power spectrogram by multiplicative updates.
+
+    One step updates H, then W (free columns), then normalizes. Every pass over the
+    data goes block of frames by block of frames, so the model block, the ratios and
+    their products stay in cache: an iteration reads the data twice (H statistics,
+    then W statistics from the updated H) and makes no F×N temporaries.
+    """
+
+    def __init__(
+        self, V: NDArray, source: NMFSource, *, beta: float, exponent: float, block_bytes: int
+    ) -> None:
+        super().__init__(V, source, block_bytes=block_bytes)
+        self.beta = beta
+        self.exponent = exponent
+
+    def step(self) -> None:
+        source, beta = self.source, self.beta
+        n_freqs = source.W.shape[0]
+        widest = max(b.stop - b.start for b in self.blocks)
+        model_buffer = np.empty((n_freqs, widest), dtype=self.dtype)
+        ratio_buffer = np.empty_like(model_buffer)
+
+        numerator = np.empty_like(source.H)
+        denominator = np.empty_like(source.H)
+        W_t = source.W.T
+        column_sums = source.W.sum(axis=0)[:, None] if beta == 1 else None
+        for b, V_b in zip(self.blocks, self.V_blocks, strict=True):
+            width = b.stop - b.start
+            model = self._model_block(b, out=model_buffer[:, :width])
+            num, den = mu_ratios(V_b, model, beta, out=ratio_buffer[:, :width])
+            np.matmul(W_t, num, out=numerator[:, b])
+            if den is None:
+                denominator[:, b] = column_sums
+            else:
+                np.matmul(W_t, den, out=denominator[:, b])
+        source.update_H_mu(numerator, denominator, self.exponent)
+
+        if source.free.any():
+            numerator = np.zeros_like(source.W)
+            denominator = np.zeros_like(source.W)
+            for b, V_b in zip(self.blocks, self.V_blocks, strict=True):
+                width = b.stop - b.start
+                model = self._model_block(b, out=model_buffer[:, :width])
+                num, den = mu_ratios(V_b, model, beta, out=ratio_buffer[:, :width])
+                H_b_t = source.H[:, b].T
+                numerator += num @ H_b_t
+                if den is None:
+                    denominator += H_b_t.sum(axis=0)
+                else:
+                    denominator += den @ H_b_t
+            source.update_W_mu(numerator, denominator, self.exponent)
+        source.normalize()
+
+    def cost(self) -> float:
+        """β-divergence D_β(V | WH) in the user's units, plus the source's penalty."""
+        internal = sum(
+            _divergence_sum(V_b, self._model_block(b), self.beta, self.floor)
+            for b, V_b in zip(self.blocks, self.V_blocks, strict=True)
+        )
+        return internal * self.scale**self.beta + self.source.penalty()
+
+
+class ISNMFEMModel(_SingleChannelData):
+    """IS-NMF by the SAGE expectation-maximization algorithm (Févotte et al. 2009).
+
+    Each component k is a hidden complex Gaussian c_k ~ N_c(0, w_k h_k); with the
+    Wiener gain G_k = w_k h_k / V̂ its posterior power is
+    u_k = G_k² V + G_k (V̂ − w_k h_k), and the M-step sets h_k = mean_f(u_k / w_k) then
+    w_k = mean_n(u_k / h_k). Components are visited one at a time, V̂ refreshed after
+    each (space-alternating EM): the IS cost never increases.
+    """
+
+    def __init__(self, V: NDArray, source: NMFSource, *, block_bytes: int) -> None:
+        super().__init__(V, source, block_bytes=block_bytes)
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        super().initialize(rng)
+        self.V = np.concatenate(self.V_blocks, axis=1)
+        del self.V_blocks  # the EM works on whole rows of frames
+
+    def step(self) -> None:
+        source = self.source
+        W, H = source.W, source.H
+        model = np.maximum(W @ H, self.floor)
+        component = np.empty_like(model)
+        gain = np.empty_like(model)
+        posterior = np.empty_like(model)
+        for k in range(source.n_components):
+            np.outer(W[:, k], H[k], out=component)
+            np.divide(component, model, out=gain)
+            # u = G (G V + V̂ − P)
+            np.multiply(gain, self.V, out=posterior)
+            posterior += model
+            posterior -= component
+            posterior *= gain
+            source.update_from_posterior(k, posterior)
+            model -= component
+            model += np.outer(W[:, k], H[k])
+            np.maximum(model, self.floor, out=model)
+        source.normalize()
+
+    def cost(self) -> float:
+        """IS divergence D_IS(V | WH) (scale-invariant), plus the source's penalty."""
+        return _divergence_sum(self.V, self.source.W @ self.source.H, 0.0, self.floor) + (
+            self.source.penalty()
+        )
+
+
+def fit_nmf(
+    V: ArrayLike,
+    n_components: int,
+    *,
+    beta: float = 0.0,
+    algorithm: str = "mu",
+    exponent: str = "mm",
+    max_iter: int = 200,
+    tol: float = 1e-5,
+    check_every: int = 10,
+    W: ArrayLike | None = None,
+    H: ArrayLike | None = None,
+    fix_W: bool | Sequence[int] | ArrayLike = False,
+    H_mask: ArrayLike | None = None,
+    normalize: bool = True,
+    rng: np.random.Generator | int | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+) -> NMFResult:
+    """Factorize a power spectrogram V ≈ W H under the β-divergence.
+
+    Parameters
+    ----------
+    V : array, shape (F, N)
+        Non-negative data, typically ``|X|**2`` of one channel. float32 and float64 are
+        kept as given (the result has V's dtype); other types become float64.
+    n_components : int
+        K, the number of components.
+    beta : float
+        β of the divergence: 0 Itakura–Saito (default; scale-invariant, the natural
+        choice for audio power spectra), 1 Kullback–Leibler, 2 Euclidean, any real.
+    algorithm : {"mu", "em"}
+        Multiplicative updates (any β) or EM/SAGE (β = 0 only; slower per iteration,
+        the reference of Févotte et al. 2009).
+    exponent : {"mm", "heuristic"}
+        MU exponent: "mm" uses γ(β) of :func:`mnmf.mm_exponent`, under which the cost
+        provably never increases; "heuristic" uses 1 for every β (often faster, no
+        guarantee outside 1 ≤ β ≤ 2).
+    max_iter, tol, check_every
+        Stopping rule, see :func:`mnmf.engine.run`.
+    W : array, shape (F, K_given), optional
+        Initial (or, with ``fix_W``, fixed) templates for the first K_given ≤ K
+        components; missing columns are drawn at random.
+    H : array, shape (K, N), optional
+        Initial activations.
+    fix_W : bool, sequence of int or bool array (K,)
+        Columns of W that are not updated: True for all given columns (supervised NMF),
+        or indices / a mask (partially supervised).
+    H_mask : bool array, shape (K, N), optional
+        False entries of H are zero and stay zero.
+    normalize : bool
+        Rescale free columns of W to unit sum after every iteration (cost unchanged).
+    rng : numpy.random.Generator, int or None
+        Randomness of the initialization; the same seed gives the same result.
+    callbacks, progress
+        See :func:`mnmf.engine.run`.
+
+    Returns
+    -------
+    NMFResult
+        ``.W`` (F, K), ``.H`` (K, N), ``.cost`` (initial cost first), ``.n_iter``,
+        ``.converged``, ``.seconds``.
+
+    Examples
+    --------
+    >>> import numpy as np, mnmf
+    >>> rng = np.random.default_rng(0)
+    >>> V = rng.random((64, 3)) @ rng.random((3, 100))
+    >>> result = mnmf.fit_nmf(V, 3, max_iter=50, rng=rng)
+    >>> result.W.shape, result.H.shape
+    ((64, 3), (3, 100))
+    """
+    data = nonnegative_matrix(V, name="V")
+    source = NMFSource(n_components, W=W, H=H, fix_W=fix_W, H_mask=H_mask, normalize=normalize)
+    model = build_nmf_model(data, source, beta=beta, algorithm=algorithm, exponent=exponent)
+    fit = run(
+        model,
+        max_iter=max_iter,
+        tol=tol,
+        check_every=check_every,
+        rng=rng,
+        callbacks=callbacks,
+        progress=progress,
+        description=f"NMF β={beta:g} {algorithm}",
+    )
+    return NMFResult(**vars(fit))
+
+
+def build_nmf_model(
+    V: NDArray,
+    source: NMFSource,
+    *,
+    beta: float = 0.0,
+    algorithm: str = "mu",
+    exponent: str = "mm",
+    block_bytes: int = BLOCK_BYTES,
+) -> BetaNMFModel | ISNMFEMModel:
+    """The engine model for one validated spectrogram ``V`` (F, N) and a source model."""
+    beta = finite_real(beta, name="beta")
+    check_choice(algorithm, name="algorithm", choices=("mu", "em"))
+    check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
+    block_bytes = positive_int(block_bytes, name="block_bytes")
+    if algorithm == "em":
+        if beta != 0:
+            raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
+        return ISNMFEMModel(V, source, block_bytes=block_bytes)
+    gamma = mm_exponent(beta) if exponent == "mm" else 1.0
+    return BetaNMFModel(V, source, beta=beta, exponent=gamma, block_bytes=block_bytes)

@@ -1,0 +1,219 @@
+"""Source models: how each source's power spectrogram is parameterized.
+
+A source model owns the spectral templates ``W`` (F, K) and activations ``H`` (K, N)
+and knows how to update them from statistics that a *data model* computes:
+
+- multiplicative updates (MU) get a numerator and a denominator for H and for W —
+  for plain NMF ``Wᵀ(V̂^(β−2) ∘ V)`` and ``Wᵀ V̂^(β−1)`` and their ``·Hᵀ`` twins; a
+  multichannel spatial model sums per-channel versions of the same quantities;
+- EM gets the posterior power of one component at a time (SAGE, Févotte, Bertin &
+  Durrieu 2009).
+
+This is the seam of DESIGN.md: the data (spatial) model turns the data into these
+statistics, the source model turns statistics into new W/H. Smooth NMF (a different H
+update and a penalty) and supervised NMF (fixed columns of W) are source models too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mnmf._validation import as_float_array, check_finite, check_nonnegative, positive_int
+
+
+class NMFSource:
+    """Plain NMF spectrogram model P = W H with optional fixed columns and H masks.
+
+    Parameters
+    ----------
+    n_components : int
+        K, the number of components (columns of W, rows of H).
+    W : array, shape (F, K_given), optional
+        Initial templates for the first ``K_given ≤ K`` components (e.g. a dictionary
+        learned beforehand); the remaining columns are drawn at random.
+    H : array, shape (K, N), optional
+        Initial activations; drawn at random (scaled to the data) when omitted.
+    fix_W : bool or sequence of int or bool array of shape (K,)
+        Which columns of W stay fixed: ``True`` fixes every column given in ``W``
+        (supervised NMF), a sequence of indices or a boolean mask fixes those columns
+        (partially supervised). Fixed columns are never rescaled, so they stay
+        bit-identical.
+    H_mask : bool array, shape (K, N), optional
+        False entries of H are forced to zero and stay zero (multiplicative and EM
+        updates preserve zeros), e.g. to say when a known source is silent.
+    normalize : bool
+        After each iteration rescale every free column of W to unit sum and move the
+        scale into H. The cost is invariant to it; it only removes the scale ambiguity.
+
+    Notes
+    -----
+    W and H are held in the *data model's internal units*: data models divide the data
+    by a power of two close to its mean power (exact in floating point) so that float32
+    stays far from overflow; :meth:`parameters` returns them in the user's units.
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        W: ArrayLike | None = None,
+        H: ArrayLike | None = None,
+        fix_W: bool | Sequence[int] | ArrayLike = False,
+        H_mask: ArrayLike | None = None,
+        normalize: bool = True,
+    ) -> None:
+        self.n_components = positive_int(n_components, name="n_components")
+        self._W_given = None if W is None else _nonnegative(W, name="W")
+        self._H_given = None if H is None else _nonnegative(H, name="H")
+        self._fix_W_spec = fix_W
+        self._H_mask_given = None if H_mask is None else np.asarray(H_mask)
+        self.normalize_columns = bool(normalize)
+        self.W: NDArray = np.empty((0, 0))
+        self.H: NDArray = np.empty((0, 0))
+        self.free: NDArray[np.bool_] = np.ones(self.n_components, dtype=bool)
+
+    # ------------------------------------------------------------------ set-up
+    def bind(self, n_freqs: int, n_frames: int) -> None:
+        """Check every given array against the data's shape (F, N); no randomness."""
+        K = self.n_components
+        if self._W_given is not None:
+            if self._W_given.ndim != 2 or self._W_given.shape[0] != n_freqs:
+                raise ValueError(
+                    f"W must have shape (F, K) = ({n_freqs}, {K}) (or fewer columns), "
+                    f"got {self._W_given.shape}"
+                )
+            if self._W_given.shape[1] > K:
+                raise ValueError(
+                    f"W has {self._W_given.shape[1]} columns but n_components={K}"
+                )
+        if self._H_given is not None and self._H_given.shape != (K, n_frames):
+            raise ValueError(f"H must have shape (K, N) = ({K}, {n_frames}), got {self._H_given.shape}")
+        if self._H_mask_given is not None and self._H_mask_given.shape != (K, n_frames):
+            raise ValueError(
+                f"H_mask must have shape (K, N) = ({K}, {n_frames}), got {self._H_mask_given.shape}"
+            )
+        self.free = ~self._fixed_columns()
+        self._n_freqs, self._n_frames = n_freqs, n_frames
+
+    def _fixed_columns(self) -> NDArray[np.bool_]:
+        K, spec = self.n_components, self._fix_W_spec
+        fixed = np.zeros(K, dtype=bool)
+        if isinstance(spec, bool | np.bool_):
+            if spec:
+                if self._W_given is None:
+                    raise ValueError("fix_W=True needs W: there is no given dictionary to keep fixed")
+                fixed[: self._W_given.shape[1]] = True
+            return fixed
+        array = np.asarray(spec)
+        if array.dtype == bool:
+            if array.shape != (K,):
+                raise ValueError(f"fix_W as a mask must have shape (K,) = ({K},), got {array.shape}")
+            fixed = array.copy()
+        elif np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
+            if array.size and (array.min() < 0 or array.max() >= K):
+                raise ValueError(f"fix_W indices must lie in [0, {K}), got {array.tolist()}")
+            fixed[array] = True
+        else:
+            raise ValueError(
+                "fix_W must be a bool, a sequence of column indices or a boolean mask of shape (K,)"
+            )
+        given = 0 if self._W_given is None else self._W_given.shape[1]
+        if fixed[given:].any():
+            raise ValueError(
+                f"fix_W fixes column(s) {np.flatnonzero(fixed[given:]) + given} that W does not give"
+            )
+        return fixed
+
+    def initialize(
+        self, rng: np.random.Generator, *, mean_power: float, scale: float, dtype: np.dtype
+    ) -> None:
+        """Fill W and H: given values (divided by ``scale`` for H), else random draws.
+
+        Random templates are uniform in [0.5, 1.5) before normalization; random
+        activations are uniform too, then scaled so that the model's mean power
+        matches the data's ``mean_power`` (internal units).
+        """
+        F, N, K = self._n_freqs, self._n_frames, self.n_components
+        W = rng.uniform(0.5, 1.5, size=(F, K)).astype(dtype)
+        W /= W.sum(axis=0, keepdims=True)
+        if self._W_given is not None:
+            W[:, : self._W_given.shape[1]] = self._W_given
+        if self._H_given is not None:
+            H = (self._H_given / scale).astype(dtype)
+        else:
+            H = rng.uniform(0.5, 1.5, size=(K, N)).astype(dtype)
+        if self._H_mask_given is not None:
+            H[~self._H_mask_given.astype(bool)] = 0
+        if self._H_given is None:
+            model_mean = float(W.mean(axis=0, dtype=np.float64) @ H.mean(axis=1, dtype=np.float64))
+            if model_mean > 0:
+                H *= dtype.type(mean_power / model_mean)
+        self.W, self.H = W, H
+        self.normalize()
+
+    # ------------------------------------------------------------------ updates
+    def update_H_mu(self, numerator: NDArray, denominator: NDArray, exponent: float) -> None:
+        """H ← H ∘ (numerator / denominator)^exponent, both of shape (K, N)."""
+        self.H *= _mu_factor(numerator, denominator, exponent)
+
+    def update_W_mu(self, numerator: NDArray, denominator: NDArray, exponent: float) -> None:
+        """W ← W ∘ (numerator / denominator)^exponent on free columns; shapes (F, K)."""
+        factor = _mu_factor(numerator, denominator, exponent)
+        if self.free.all():
+            self.W *= factor
+        elif self.free.any():
+            self.W[:, self.free] *= factor[:, self.free]
+
+    def update_from_posterior(self, k: int, posterior_power: NDArray) -> None:
+        """EM M-step for component ``k`` from its posterior power u_k (F, N).
+
+        Maximizes the expected complete-data log-likelihood Σ_fn −log(w_f h_n) − u/(w_f h_n)
+        over h (closed form h_n = mean_f u_fn / w_f), then over w with the new h
+        (w_f = mean_n u_fn / h_n) — a generalized EM step, so the likelihood never
+        decreases. Fixed columns keep their w.
+        """
+        tiny = np.finfo(self.W.dtype).tiny
+        w = self.W[:, k]
+        h_new = (np.reciprocal(np.maximum(w, tiny)) @ posterior_power) / w.shape[0]
+        self.H[k] = h_new
+        if self.free[k]:
+            self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / h_new.shape[0]
+
+    def normalize(self) -> None:
+        """Free columns of W to unit sum, the scale moved into H (cost unchanged)."""
+        if not self.normalize_columns or not self.free.any():
+            return
+        columns = self.free if not self.free.all() else slice(None)
+        sums = self.W[:, columns].sum(axis=0)
+        sums[sums <= 0] = 1  # a dead (all-zero) column stays zero
+        self.W[:, columns] /= sums
+        self.H[columns] *= sums[:, None]
+
+    def penalty(self) -> float:
+        """Extra cost terms of the source model (none for plain NMF)."""
+        return 0.0
+
+    def parameters(self, *, scale: float) -> dict[str, NDArray]:
+        """W and H in the user's units (copies)."""
+        return {"W": self.W.copy(), "H": self.H * self.H.dtype.type(scale)}
+
+
+def _nonnegative(value: ArrayLike, *, name: str) -> NDArray:
+    array = as_float_array(value, name=name, ndim=2)
+    check_finite(array, name=name)
+    check_nonnegative(array, name=name)
+    return array
+
+
+def _mu_factor(numerator: NDArray, denominator: NDArray, exponent: float) -> NDArray:
+    """(numerator / denominator)^exponent with a floored denominator (0/0 → 0)."""
+    factor = np.maximum(denominator, np.finfo(denominator.dtype).tiny)
+    np.divide(numerator, factor, out=factor)
+    if exponent == 0.5:
+        np.sqrt(factor, out=factor)
+    elif exponent != 1:
+        np.power(factor, exponent, out=factor)
+    return factor
