@@ -84,7 +84,9 @@ def beta_divergence(
     data = as_float_array(V, name="V", ndim=range(0, 8))
     model = as_float_array(V_hat, name="V_hat", ndim=range(0, 8))
     if data.shape != model.shape:
-        raise ValueError(f"V and V_hat must have the same shape, got {data.shape} and {model.shape}")
+        raise ValueError(
+            f"V and V_hat must have the same shape, got {data.shape} and {model.shape}"
+        )
     check_finite(data, name="V")
     check_finite(model, name="V_hat")
     beta = finite_real(beta, name="beta")

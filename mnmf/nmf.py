@@ -63,7 +63,9 @@ class _SingleChannelData:
         n_freqs, n_frames = V.shape
         source.bind(n_freqs, n_frames)
         frames = max(1, block_bytes // (4 * n_freqs * V.itemsize))
-        self.blocks = [slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)]
+        self.blocks = [
+            slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)
+        ]
 
     def initialize(self, rng: np.random.Generator) -> None:
         V = self._V_user
@@ -72,8 +74,12 @@ class _SingleChannelData:
         # far from overflow in V̂^(β−2) whatever the recording's level.
         self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
         self.floor = FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0)
-        self.V_blocks = [np.ascontiguousarray(V[:, b]) / self.dtype.type(self.scale) for b in self.blocks]
-        self.source.initialize(rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype)
+        self.V_blocks = [
+            np.ascontiguousarray(V[:, b]) / self.dtype.type(self.scale) for b in self.blocks
+        ]
+        self.source.initialize(
+            rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype
+        )
 
     def parameters(self) -> dict[str, NDArray]:
         return self.source.parameters(scale=self.scale)

@@ -86,11 +86,11 @@ class NMFSource:
                     f"got {self._W_given.shape}"
                 )
             if self._W_given.shape[1] > K:
-                raise ValueError(
-                    f"W has {self._W_given.shape[1]} columns but n_components={K}"
-                )
+                raise ValueError(f"W has {self._W_given.shape[1]} columns but n_components={K}")
         if self._H_given is not None and self._H_given.shape != (K, n_frames):
-            raise ValueError(f"H must have shape (K, N) = ({K}, {n_frames}), got {self._H_given.shape}")
+            raise ValueError(
+                f"H must have shape (K, N) = ({K}, {n_frames}), got {self._H_given.shape}"
+            )
         if self._H_mask_given is not None and self._H_mask_given.shape != (K, n_frames):
             raise ValueError(
                 f"H_mask must have shape (K, N) = ({K}, {n_frames}), got {self._H_mask_given.shape}"
@@ -104,13 +104,17 @@ class NMFSource:
         if isinstance(spec, bool | np.bool_):
             if spec:
                 if self._W_given is None:
-                    raise ValueError("fix_W=True needs W: there is no given dictionary to keep fixed")
+                    raise ValueError(
+                        "fix_W=True needs W: there is no given dictionary to keep fixed"
+                    )
                 fixed[: self._W_given.shape[1]] = True
             return fixed
         array = np.asarray(spec)
         if array.dtype == bool:
             if array.shape != (K,):
-                raise ValueError(f"fix_W as a mask must have shape (K,) = ({K},), got {array.shape}")
+                raise ValueError(
+                    f"fix_W as a mask must have shape (K,) = ({K},), got {array.shape}"
+                )
             fixed = array.copy()
         elif np.issubdtype(array.dtype, np.integer) and array.ndim == 1:
             if array.size and (array.min() < 0 or array.max() >= K):
@@ -123,7 +127,8 @@ class NMFSource:
         given = 0 if self._W_given is None else self._W_given.shape[1]
         if fixed[given:].any():
             raise ValueError(
-                f"fix_W fixes column(s) {np.flatnonzero(fixed[given:]) + given} that W does not give"
+                f"fix_W fixes column(s) {np.flatnonzero(fixed[given:]) + given} "
+                f"that W (with {given} columns) does not give"
             )
         return fixed
 
@@ -180,7 +185,9 @@ class NMFSource:
         h_new = (np.reciprocal(np.maximum(w, tiny)) @ posterior_power) / w.shape[0]
         self.H[k] = h_new
         if self.free[k]:
-            self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / h_new.shape[0]
+            self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / h_new.shape[
+                0
+            ]
 
     def normalize(self) -> None:
         """Free columns of W to unit sum, the scale moved into H (cost unchanged)."""

@@ -133,8 +133,7 @@ def istft(
         signal = transform.istft(frames_last, k1=length)  # (samples,) or (I, samples)
     except ValueError as error:
         raise ValueError(
-            f"length={length} is more than the {spectra.shape[1]} frames of X can restore "
-            f"({error})"
+            f"length={length} is more than the {spectra.shape[1]} frames of X can restore ({error})"
         ) from None
     if spectra.ndim == 3:
         signal = np.ascontiguousarray(signal.T)
