@@ -98,6 +98,28 @@ def beta_divergence(
     return _divergence_sum(data, model, beta, floor)
 
 
+def is_data_constant(V: NDArray, floor: float) -> float:
+    """Σ (x/x̃ + log x̃), x̃ = max(x, floor): the data-only part of the IS divergence.
+
+    D_IS(V | V̂) = Σ (x/ŷ + log ŷ) − this constant (with ``floor`` ≤ ŷ), which lets a
+    model that evaluates its cost often compute the data part once.
+    """
+    x = V.astype(np.float64, copy=False)
+    x_floored = np.maximum(x, floor)
+    return float(np.sum(x / x_floored) + np.sum(np.log(x_floored)))
+
+
+def is_model_terms(V: NDArray, V_hat: NDArray, *, scratch: NDArray) -> float:
+    """Σ (x/ŷ + log ŷ) in the arrays' own precision, returned as a float64 sum.
+
+    ``V_hat`` must already be floored; ``scratch`` (same shape) is overwritten.
+    """
+    np.divide(V, V_hat, out=scratch)
+    total = float(scratch.sum())
+    np.log(V_hat, out=scratch)
+    return total + float(scratch.sum())
+
+
 def _divergence_sum(V: NDArray, V_hat: NDArray, beta: float, floor: float) -> float:
     """:func:`beta_divergence` without the checks, for the models' inner loops."""
     x = V.astype(np.float64, copy=False)
@@ -128,9 +150,9 @@ def mu_ratios(
     results, so a call allocates nothing. The returned arrays may alias ``V``,
     ``V_hat`` or ``out``.
     """
-    if beta == 0:  # IS: V / V̂², 1 / V̂
-        np.reciprocal(V_hat, out=V_hat)
-        np.multiply(V_hat, V_hat, out=out)
+    if beta == 0:  # IS: V / V̂², 1 / V̂  (divide(1, ·) vectorizes; reciprocal does not)
+        np.divide(V_hat.dtype.type(1), V_hat, out=V_hat)
+        np.square(V_hat, out=out)
         out *= V
         return out, V_hat
     if beta == 1:  # KL: V / V̂, 1

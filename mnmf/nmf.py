@@ -13,11 +13,16 @@ Itakura-Saito divergence: with application to music analysis. Neural Computation
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import ThreadpoolController
 
 from mnmf._validation import (
     check_choice,
@@ -25,13 +30,40 @@ from mnmf._validation import (
     nonnegative_matrix,
     positive_int,
 )
-from mnmf.divergence import FLOOR_RELATIVE, _divergence_sum, mm_exponent, mu_ratios
+from mnmf.divergence import (
+    FLOOR_RELATIVE,
+    _divergence_sum,
+    is_data_constant,
+    is_model_terms,
+    mm_exponent,
+    mu_ratios,
+)
 from mnmf.engine import Callback, FitResult, run
 from mnmf.sources import NMFSource
 
 #: Bytes of one frame block's working set (data, model and two ratio arrays). Sized to
 #: stay in a core's L2 cache so that every elementwise pass after the first is cheap.
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 21
+
+T = TypeVar("T")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@lru_cache(maxsize=4)
+def _executor(n_workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="mnmf")
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -54,9 +86,16 @@ class NMFResult(FitResult):
 
 
 class _SingleChannelData:
-    """What both single-channel models share: data scaling, floors and frame blocks."""
+    """What both single-channel models share: data scaling, floors and frame blocks.
 
-    def __init__(self, V: NDArray, source: NMFSource, *, block_bytes: int) -> None:
+    The model of the data is ``V̂ = W H + floor``: the tiny floor (FLOOR_RELATIVE times
+    the mean power) keeps every ratio finite on silence, costs one cheap addition, and
+    acts as a fixed extra component, so the MM/EM descent guarantees still hold.
+    """
+
+    def __init__(
+        self, V: NDArray, source: NMFSource, *, block_bytes: int, n_threads: int | None
+    ) -> None:
         self.source = source
         self.dtype = V.dtype
         self._V_user = V
@@ -66,6 +105,10 @@ class _SingleChannelData:
         self.blocks = [
             slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)
         ]
+        threads = available_cpus() if n_threads is None else n_threads
+        threads = positive_int(threads, name="n_threads")
+        # Contiguous runs of blocks, one per worker thread.
+        self.chunks = [c for c in np.array_split(np.arange(len(self.blocks)), threads) if c.size]
 
     def initialize(self, rng: np.random.Generator) -> None:
         V = self._V_user
@@ -73,9 +116,13 @@ class _SingleChannelData:
         # A power of two near the mean power: dividing by it is exact and keeps float32
         # far from overflow in V̂^(β−2) whatever the recording's level.
         self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
-        self.floor = FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0)
-        self.V_blocks = [
-            np.ascontiguousarray(V[:, b]) / self.dtype.type(self.scale) for b in self.blocks
+        self.floor = self.dtype.type(FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0))
+        inverse_scale = self.dtype.type(1.0 / self.scale)
+        self.V_blocks = [np.ascontiguousarray(V[:, b]) * inverse_scale for b in self.blocks]
+        widest = max(b.stop - b.start for b in self.blocks)
+        self.buffers = [
+            (np.empty((V.shape[0], widest), self.dtype), np.empty((V.shape[0], widest), self.dtype))
+            for _ in self.chunks
         ]
         self.source.initialize(
             rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype
@@ -85,8 +132,35 @@ class _SingleChannelData:
         return self.source.parameters(scale=self.scale)
 
     def _model_block(self, b: slice, out: NDArray | None = None) -> NDArray:
+        """V̂ = W H + floor on the frames of block ``b``."""
         model = np.matmul(self.source.W, self.source.H[:, b], out=out)
-        return np.maximum(model, self.floor, out=model)
+        model += self.floor
+        return model
+
+    def _map_chunks(self, work: Callable[[int], T]) -> list[T]:
+        """Run ``work(chunk)`` for every chunk of blocks, in parallel when there are several.
+
+        numpy's ufuncs and BLAS release the GIL, so threads share the cores without copies.
+        BLAS is held to one thread meanwhile: its own threads on top of ours would
+        oversubscribe the cores (measured: 2x slower on 2 cores, benchmarks/RESULTS.md).
+        """
+        if len(self.chunks) == 1:
+            return [work(0)]
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            # The calling thread takes the first chunk itself rather than wait idle.
+            others = [
+                _executor(len(self.chunks) - 1).submit(work, c) for c in range(1, len(self.chunks))
+            ]
+            first = work(0)
+            return [first, *(future.result() for future in others)]
+
+    def _block_views(self, chunk: int) -> Iterator[tuple[slice, NDArray, NDArray, NDArray]]:
+        """(frames, data, model buffer, ratio buffer) for each block of a chunk."""
+        model_buffer, ratio_buffer = self.buffers[chunk]
+        for index in self.chunks[chunk]:
+            b = self.blocks[index]
+            width = b.stop - b.start
+            yield b, self.V_blocks[index], model_buffer[:, :width], ratio_buffer[:, :width]
 
 
 class BetaNMFModel(_SingleChannelData):
@@ -94,61 +168,88 @@ class BetaNMFModel(_SingleChannelData):
 
     One step updates H, then W (free columns), then normalizes. Every pass over the
     data goes block of frames by block of frames, so the model block, the ratios and
-    their products stay in cache: an iteration reads the data twice (H statistics,
-    then W statistics from the updated H) and makes no F×N temporaries.
+    their products stay in cache, and blocks are shared among threads: an iteration
+    reads the data twice (H statistics, then W statistics from the updated H) and makes
+    no F×N temporaries.
     """
 
     def __init__(
-        self, V: NDArray, source: NMFSource, *, beta: float, exponent: float, block_bytes: int
+        self,
+        V: NDArray,
+        source: NMFSource,
+        *,
+        beta: float,
+        exponent: float,
+        block_bytes: int,
+        n_threads: int | None,
     ) -> None:
-        super().__init__(V, source, block_bytes=block_bytes)
+        super().__init__(V, source, block_bytes=block_bytes, n_threads=n_threads)
         self.beta = beta
         self.exponent = exponent
 
+    def initialize(self, rng: np.random.Generator) -> None:
+        super().initialize(rng)
+        if self.beta == 0:
+            self._is_constant = sum(
+                is_data_constant(V_b, float(self.floor)) for V_b in self.V_blocks
+            )
+
     def step(self) -> None:
         source, beta = self.source, self.beta
-        n_freqs = source.W.shape[0]
-        widest = max(b.stop - b.start for b in self.blocks)
-        model_buffer = np.empty((n_freqs, widest), dtype=self.dtype)
-        ratio_buffer = np.empty_like(model_buffer)
-
         numerator = np.empty_like(source.H)
         denominator = np.empty_like(source.H)
         W_t = source.W.T
         column_sums = source.W.sum(axis=0)[:, None] if beta == 1 else None
-        for b, V_b in zip(self.blocks, self.V_blocks, strict=True):
-            width = b.stop - b.start
-            model = self._model_block(b, out=model_buffer[:, :width])
-            num, den = mu_ratios(V_b, model, beta, out=ratio_buffer[:, :width])
-            np.matmul(W_t, num, out=numerator[:, b])
-            if den is None:
-                denominator[:, b] = column_sums
-            else:
-                np.matmul(W_t, den, out=denominator[:, b])
+
+        def h_statistics(chunk: int) -> None:
+            for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
+                model = self._model_block(b, out=model_buffer)
+                num, den = mu_ratios(V_b, model, beta, out=ratio_buffer)
+                np.matmul(W_t, num, out=numerator[:, b])
+                if den is None:
+                    denominator[:, b] = column_sums
+                else:
+                    np.matmul(W_t, den, out=denominator[:, b])
+
+        self._map_chunks(h_statistics)
         source.update_H_mu(numerator, denominator, self.exponent)
 
         if source.free.any():
-            numerator = np.zeros_like(source.W)
-            denominator = np.zeros_like(source.W)
-            for b, V_b in zip(self.blocks, self.V_blocks, strict=True):
-                width = b.stop - b.start
-                model = self._model_block(b, out=model_buffer[:, :width])
-                num, den = mu_ratios(V_b, model, beta, out=ratio_buffer[:, :width])
-                H_b_t = source.H[:, b].T
-                numerator += num @ H_b_t
-                if den is None:
-                    denominator += H_b_t.sum(axis=0)
-                else:
-                    denominator += den @ H_b_t
-            source.update_W_mu(numerator, denominator, self.exponent)
+
+            def w_statistics(chunk: int) -> tuple[NDArray, NDArray]:
+                num_sum = np.zeros_like(source.W)
+                den_sum = np.zeros_like(source.W)
+                for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
+                    model = self._model_block(b, out=model_buffer)
+                    num, den = mu_ratios(V_b, model, beta, out=ratio_buffer)
+                    H_b_t = source.H[:, b].T
+                    num_sum += num @ H_b_t
+                    if den is None:
+                        den_sum += H_b_t.sum(axis=0)
+                    else:
+                        den_sum += den @ H_b_t
+                return num_sum, den_sum
+
+            parts = self._map_chunks(w_statistics)
+            source.update_W_mu(sum(p[0] for p in parts), sum(p[1] for p in parts), self.exponent)
         source.normalize()
 
     def cost(self) -> float:
-        """β-divergence D_β(V | WH) in the user's units, plus the source's penalty."""
-        internal = sum(
-            _divergence_sum(V_b, self._model_block(b), self.beta, self.floor)
-            for b, V_b in zip(self.blocks, self.V_blocks, strict=True)
-        )
+        """β-divergence D_β(V | WH + floor) in the user's units, plus the source's penalty."""
+
+        def chunk_sum(chunk: int) -> float:
+            total = 0.0
+            for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
+                model = self._model_block(b, out=model_buffer)
+                if self.beta == 0:
+                    total += is_model_terms(V_b, model, scratch=ratio_buffer)
+                else:
+                    total += _divergence_sum(V_b, model, self.beta, float(self.floor))
+            return total
+
+        internal = sum(self._map_chunks(chunk_sum))
+        if self.beta == 0:
+            internal -= self._is_constant
         return internal * self.scale**self.beta + self.source.penalty()
 
 
@@ -162,8 +263,8 @@ class ISNMFEMModel(_SingleChannelData):
     each (space-alternating EM): the IS cost never increases.
     """
 
-    def __init__(self, V: NDArray, source: NMFSource, *, block_bytes: int) -> None:
-        super().__init__(V, source, block_bytes=block_bytes)
+    def __init__(self, V: NDArray, source: NMFSource, *, n_threads: int | None) -> None:
+        super().__init__(V, source, block_bytes=BLOCK_BYTES, n_threads=n_threads)
 
     def initialize(self, rng: np.random.Generator) -> None:
         super().initialize(rng)
@@ -173,7 +274,8 @@ class ISNMFEMModel(_SingleChannelData):
     def step(self) -> None:
         source = self.source
         W, H = source.W, source.H
-        model = np.maximum(W @ H, self.floor)
+        model = W @ H
+        model += self.floor
         component = np.empty_like(model)
         gain = np.empty_like(model)
         posterior = np.empty_like(model)
@@ -188,14 +290,14 @@ class ISNMFEMModel(_SingleChannelData):
             source.update_from_posterior(k, posterior)
             model -= component
             model += np.outer(W[:, k], H[k])
-            np.maximum(model, self.floor, out=model)
+            np.maximum(model, self.floor, out=model)  # rounding in the update must not cross it
         source.normalize()
 
     def cost(self) -> float:
-        """IS divergence D_IS(V | WH) (scale-invariant), plus the source's penalty."""
-        return _divergence_sum(self.V, self.source.W @ self.source.H, 0.0, self.floor) + (
-            self.source.penalty()
-        )
+        """IS divergence D_IS(V | WH + floor) (scale-invariant), plus the source's penalty."""
+        model = self.source.W @ self.source.H
+        model += self.floor
+        return _divergence_sum(self.V, model, 0.0, float(self.floor)) + self.source.penalty()
 
 
 def fit_nmf(
@@ -216,6 +318,7 @@ def fit_nmf(
     rng: np.random.Generator | int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
+    n_threads: int | None = None,
 ) -> NMFResult:
     """Factorize a power spectrogram V ≈ W H under the β-divergence.
 
@@ -254,6 +357,9 @@ def fit_nmf(
         Randomness of the initialization; the same seed gives the same result.
     callbacks, progress
         See :func:`mnmf.engine.run`.
+    n_threads : int, optional
+        Threads that share the blocks of frames (default: every CPU this process may
+        use). Results do not depend on it beyond floating-point summation order.
 
     Returns
     -------
@@ -272,7 +378,9 @@ def fit_nmf(
     """
     data = nonnegative_matrix(V, name="V")
     source = NMFSource(n_components, W=W, H=H, fix_W=fix_W, H_mask=H_mask, normalize=normalize)
-    model = build_nmf_model(data, source, beta=beta, algorithm=algorithm, exponent=exponent)
+    model = build_nmf_model(
+        data, source, beta=beta, algorithm=algorithm, exponent=exponent, n_threads=n_threads
+    )
     fit = run(
         model,
         max_iter=max_iter,
@@ -294,6 +402,7 @@ def build_nmf_model(
     algorithm: str = "mu",
     exponent: str = "mm",
     block_bytes: int = BLOCK_BYTES,
+    n_threads: int | None = None,
 ) -> BetaNMFModel | ISNMFEMModel:
     """The engine model for one validated spectrogram ``V`` (F, N) and a source model."""
     beta = finite_real(beta, name="beta")
@@ -303,6 +412,8 @@ def build_nmf_model(
     if algorithm == "em":
         if beta != 0:
             raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
-        return ISNMFEMModel(V, source, block_bytes=block_bytes)
+        return ISNMFEMModel(V, source, n_threads=n_threads)
     gamma = mm_exponent(beta) if exponent == "mm" else 1.0
-    return BetaNMFModel(V, source, beta=beta, exponent=gamma, block_bytes=block_bytes)
+    return BetaNMFModel(
+        V, source, beta=beta, exponent=gamma, block_bytes=block_bytes, n_threads=n_threads
+    )
