@@ -120,10 +120,10 @@ class _SingleChannelData:
         inverse_scale = self.dtype.type(1.0 / self.scale)
         self.V_blocks = [np.ascontiguousarray(V[:, b]) * inverse_scale for b in self.blocks]
         widest = max(b.stop - b.start for b in self.blocks)
-        self.buffers = [
-            (np.empty((V.shape[0], widest), self.dtype), np.empty((V.shape[0], widest), self.dtype))
-            for _ in self.chunks
-        ]
+        # One flat work array per thread, viewed per block as two contiguous (F, width)
+        # halves (model, ratio): flat ufunc loops, and for IS the pair of ratios stacked
+        # as (2F, width) makes the W statistics a single matrix product.
+        self.buffers = [np.empty(2 * V.shape[0] * widest, self.dtype) for _ in self.chunks]
         self.source.initialize(
             rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype
         )
@@ -154,13 +154,14 @@ class _SingleChannelData:
             first = work(0)
             return [first, *(future.result() for future in others)]
 
-    def _block_views(self, chunk: int) -> Iterator[tuple[slice, NDArray, NDArray, NDArray]]:
-        """(frames, data, model buffer, ratio buffer) for each block of a chunk."""
-        model_buffer, ratio_buffer = self.buffers[chunk]
+    def _block_views(self, chunk: int) -> Iterator[tuple[slice, NDArray, NDArray]]:
+        """(frames, data, contiguous work array (2, F, width)) for each block of a chunk."""
+        n_freqs = self.source.W.shape[0]
         for index in self.chunks[chunk]:
             b = self.blocks[index]
             width = b.stop - b.start
-            yield b, self.V_blocks[index], model_buffer[:, :width], ratio_buffer[:, :width]
+            work = self.buffers[chunk][: 2 * n_freqs * width].reshape(2, n_freqs, width)
+            yield b, self.V_blocks[index], work
 
 
 class BetaNMFModel(_SingleChannelData):
@@ -196,33 +197,40 @@ class BetaNMFModel(_SingleChannelData):
 
     def step(self) -> None:
         source, beta = self.source, self.beta
-        numerator = np.empty_like(source.H)
-        denominator = np.empty_like(source.H)
-        W_t = source.W.T
-        column_sums = source.W.sum(axis=0)[:, None] if beta == 1 else None
+        W = source.W
+        # Statistics are gathered frame-major, (N, K): (F, w)ᵀ @ W is the faster GEMM shape.
+        numerator_t = np.empty_like(source.H.T, order="C")
+        denominator_t = np.empty_like(numerator_t)
+        column_sums = W.sum(axis=0) if beta == 1 else None
 
         def h_statistics(chunk: int) -> None:
-            for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
-                model = self._model_block(b, out=model_buffer)
-                num, den = mu_ratios(V_b, model, beta, out=ratio_buffer)
-                np.matmul(W_t, num, out=numerator[:, b])
+            for b, V_b, work in self._block_views(chunk):
+                model = self._model_block(b, out=work[0])
+                num, den = mu_ratios(V_b, model, beta, out=work[1])
+                np.matmul(num.T, W, out=numerator_t[b])
                 if den is None:
-                    denominator[:, b] = column_sums
+                    denominator_t[b] = column_sums
                 else:
-                    np.matmul(W_t, den, out=denominator[:, b])
+                    np.matmul(den.T, W, out=denominator_t[b])
 
         self._map_chunks(h_statistics)
-        source.update_H_mu(numerator, denominator, self.exponent)
+        source.update_H_mu(numerator_t.T, denominator_t.T, self.exponent)
 
         if source.free.any():
+            n_freqs = W.shape[0]
 
             def w_statistics(chunk: int) -> tuple[NDArray, NDArray]:
-                num_sum = np.zeros_like(source.W)
-                den_sum = np.zeros_like(source.W)
-                for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
-                    model = self._model_block(b, out=model_buffer)
-                    num, den = mu_ratios(V_b, model, beta, out=ratio_buffer)
+                num_sum = np.zeros_like(W)
+                den_sum = np.zeros_like(W)
+                for b, V_b, work in self._block_views(chunk):
+                    model = self._model_block(b, out=work[0])
+                    num, den = mu_ratios(V_b, model, beta, out=work[1])
                     H_b_t = source.H[:, b].T
+                    if beta == 0:  # 1/V̂ in work[0], V/V̂² in work[1]: one (2F, w) product
+                        both = work.reshape(2 * n_freqs, -1) @ H_b_t
+                        den_sum += both[:n_freqs]
+                        num_sum += both[n_freqs:]
+                        continue
                     num_sum += num @ H_b_t
                     if den is None:
                         den_sum += H_b_t.sum(axis=0)
@@ -239,10 +247,10 @@ class BetaNMFModel(_SingleChannelData):
 
         def chunk_sum(chunk: int) -> float:
             total = 0.0
-            for b, V_b, model_buffer, ratio_buffer in self._block_views(chunk):
-                model = self._model_block(b, out=model_buffer)
+            for b, V_b, work in self._block_views(chunk):
+                model = self._model_block(b, out=work[0])
                 if self.beta == 0:
-                    total += is_model_terms(V_b, model, scratch=ratio_buffer)
+                    total += is_model_terms(V_b, model, scratch=work[1])
                 else:
                     total += _divergence_sum(V_b, model, self.beta, float(self.floor))
             return total
