@@ -1,0 +1,1 @@
+"""Experiment layer of mnmf (the only place that may import Hydra)."""
