@@ -183,11 +183,11 @@ def test_given_init_is_used(rng):
     np.testing.assert_allclose(fit.W @ fit.H, W_true @ H_true)
 
 
-@pytest.mark.parametrize("beta", [-0.5, 0.0, 0.5, 1.0, 2.0])
-@pytest.mark.parametrize("algorithm", ["mu", "em"])
+@pytest.mark.parametrize(
+    "beta, algorithm",
+    [(-0.5, "mu"), (0.0, "mu"), (0.5, "mu"), (1.0, "mu"), (2.0, "mu"), (0.0, "em")],
+)
 def test_zeros_and_silence_never_give_nan(rng, beta, algorithm):
-    if algorithm == "em" and beta != 0:
-        pytest.skip("EM is IS-only")
     V, _, _ = planted_spectrogram(rng)
     V[:, :10] = 0  # silent frames
     V[5] = 0  # an empty frequency
