@@ -196,51 +196,82 @@ class BetaNMFModel(_SingleChannelData):
             )
 
     def step(self) -> None:
-        source, beta = self.source, self.beta
-        W = source.W
-        # Statistics are gathered frame-major, (N, K): (F, w)ᵀ @ W is the faster GEMM shape.
-        numerator_t = np.empty_like(source.H.T, order="C")
-        denominator_t = np.empty_like(numerator_t)
-        column_sums = W.sum(axis=0) if beta == 1 else None
+        source = self.source
+        if source.frame_separable:
+            # Each thread updates its own frames of H as soon as their statistics are
+            # known, then gathers W statistics from the same blocks while they are still
+            # in cache: one pass over the data and one thread hand-off per iteration, the
+            # same numbers as the two-phase path.
+            parts = self._map_chunks(self._fused_chunk)
+        else:
+            numerator_t = np.empty_like(source.H.T, order="C")
+            denominator_t = np.empty_like(numerator_t)
 
-        def h_statistics(chunk: int) -> None:
-            for b, V_b, work in self._block_views(chunk):
-                model = self._model_block(b, out=work[0])
-                num, den = mu_ratios(V_b, model, beta, out=work[1])
-                np.matmul(num.T, W, out=numerator_t[b])
-                if den is None:
-                    denominator_t[b] = column_sums
-                else:
-                    np.matmul(den.T, W, out=denominator_t[b])
-
-        self._map_chunks(h_statistics)
-        source.update_H_mu(numerator_t.T, denominator_t.T, self.exponent)
-
-        if source.free.any():
-            n_freqs = W.shape[0]
-
-            def w_statistics(chunk: int) -> tuple[NDArray, NDArray]:
-                num_sum = np.zeros_like(W)
-                den_sum = np.zeros_like(W)
+            def h_statistics(chunk: int) -> None:
                 for b, V_b, work in self._block_views(chunk):
-                    model = self._model_block(b, out=work[0])
-                    num, den = mu_ratios(V_b, model, beta, out=work[1])
-                    H_b_t = source.H[:, b].T
-                    if beta == 0:  # 1/V̂ in work[0], V/V̂² in work[1]: one (2F, w) product
-                        both = work.reshape(2 * n_freqs, -1) @ H_b_t
-                        den_sum += both[:n_freqs]
-                        num_sum += both[n_freqs:]
-                        continue
-                    num_sum += num @ H_b_t
-                    if den is None:
-                        den_sum += H_b_t.sum(axis=0)
-                    else:
-                        den_sum += den @ H_b_t
-                return num_sum, den_sum
+                    self._h_statistics(b, V_b, work, numerator_t[b], denominator_t[b])
 
-            parts = self._map_chunks(w_statistics)
+            self._map_chunks(h_statistics)
+            source.update_H_mu(numerator_t.T, denominator_t.T, self.exponent)
+            parts = self._map_chunks(self._w_chunk) if source.free.any() else []
+        if source.free.any():
             source.update_W_mu(sum(p[0] for p in parts), sum(p[1] for p in parts), self.exponent)
         source.normalize()
+
+    def _fused_chunk(self, chunk: int) -> tuple[NDArray, NDArray]:
+        source = self.source
+        sums = (np.zeros_like(source.W), np.zeros_like(source.W))
+        width = max(b.stop - b.start for b in self.blocks)
+        numerator_t = np.empty((width, source.n_components), self.dtype)
+        denominator_t = np.empty_like(numerator_t)
+        for b, V_b, work in self._block_views(chunk):
+            n = b.stop - b.start
+            self._h_statistics(b, V_b, work, numerator_t[:n], denominator_t[:n])
+            source.update_H_mu(numerator_t[:n].T, denominator_t[:n].T, self.exponent, frames=b)
+            if source.free.any():
+                self._w_statistics(b, V_b, work, *sums)
+        return sums
+
+    def _w_chunk(self, chunk: int) -> tuple[NDArray, NDArray]:
+        sums = (np.zeros_like(self.source.W), np.zeros_like(self.source.W))
+        for b, V_b, work in self._block_views(chunk):
+            self._w_statistics(b, V_b, work, *sums)
+        return sums
+
+    def _h_statistics(
+        self, b: slice, V_b: NDArray, work: NDArray, numerator_t: NDArray, denominator_t: NDArray
+    ) -> None:
+        """MU statistics of H on block ``b``, frame-major: (n, K) outputs.
+
+        ``(F, n)ᵀ @ W`` is the faster GEMM shape for these skinny products.
+        """
+        W = self.source.W
+        model = self._model_block(b, out=work[0])
+        num, den = mu_ratios(V_b, model, self.beta, out=work[1])
+        np.matmul(num.T, W, out=numerator_t)
+        if den is None:  # β = 1: the denominator is Wᵀ1
+            denominator_t[...] = W.sum(axis=0)
+        else:
+            np.matmul(den.T, W, out=denominator_t)
+
+    def _w_statistics(
+        self, b: slice, V_b: NDArray, work: NDArray, numerator: NDArray, denominator: NDArray
+    ) -> None:
+        """Add block ``b``'s MU statistics of W (F, K) to ``numerator`` and ``denominator``."""
+        model = self._model_block(b, out=work[0])
+        num, den = mu_ratios(V_b, model, self.beta, out=work[1])
+        H_b_t = self.source.H[:, b].T
+        if self.beta == 0:  # 1/V̂ in work[0], V/V̂² in work[1]: one (2F, n) product
+            n_freqs = work.shape[1]
+            both = work.reshape(2 * n_freqs, -1) @ H_b_t
+            denominator += both[:n_freqs]
+            numerator += both[n_freqs:]
+            return
+        numerator += num @ H_b_t
+        if den is None:
+            denominator += H_b_t.sum(axis=0)
+        else:
+            denominator += den @ H_b_t
 
     def cost(self) -> float:
         """β-divergence D_β(V | WH + floor) in the user's units, plus the source's penalty."""

@@ -160,9 +160,26 @@ class NMFSource:
         self.normalize()
 
     # ------------------------------------------------------------------ updates
-    def update_H_mu(self, numerator: NDArray, denominator: NDArray, exponent: float) -> None:
-        """H ← H ∘ (numerator / denominator)^exponent, both of shape (K, N)."""
-        self.H *= _mu_factor(numerator, denominator, exponent)
+    #: True when the H update of a frame needs only that frame's statistics, so a data
+    #: model may update H block by block (plain NMF). Smooth NMF couples neighbouring
+    #: frames and sets it to False.
+    frame_separable = True
+
+    def update_H_mu(
+        self,
+        numerator: NDArray,
+        denominator: NDArray,
+        exponent: float,
+        *,
+        frames: slice = slice(None),
+    ) -> None:
+        """H ← H ∘ (numerator / denominator)^exponent on the given frames.
+
+        ``numerator`` and ``denominator`` have shape (K, n) for the n frames selected
+        by ``frames`` (all N by default); a block of frames is only allowed when
+        :attr:`frame_separable` is True.
+        """
+        self.H[:, frames] *= _mu_factor(numerator, denominator, exponent)
 
     def update_W_mu(self, numerator: NDArray, denominator: NDArray, exponent: float) -> None:
         """W ← W ∘ (numerator / denominator)^exponent on free columns; shapes (F, K)."""
