@@ -41,9 +41,11 @@ from mnmf.divergence import (
 from mnmf.engine import Callback, FitResult, run
 from mnmf.sources import NMFSource
 
-#: Bytes of one frame block's working set (data, model and two ratio arrays). Sized to
-#: stay in a core's L2 cache so that every elementwise pass after the first is cheap.
-BLOCK_BYTES = 1 << 21
+#: Bytes of one frame block's working set: the data block and a work array of twice its
+#: size (model, ratios). Large enough that per-call overhead of the small matrix
+#: products stays small, small enough to stay in the last-level cache; 1-4 MB measured
+#: best on the 2-core development machine (benchmarks/RESULTS.md).
+BLOCK_BYTES = 3 << 20
 
 T = TypeVar("T")
 
@@ -101,7 +103,7 @@ class _SingleChannelData:
         self._V_user = V
         n_freqs, n_frames = V.shape
         source.bind(n_freqs, n_frames)
-        frames = max(1, block_bytes // (4 * n_freqs * V.itemsize))
+        frames = max(1, block_bytes // (3 * n_freqs * V.itemsize))
         self.blocks = [
             slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)
         ]

@@ -40,7 +40,7 @@ def test_blocks_do_not_change_the_numbers(rng):
 
     V, _, _ = planted_spectrogram(rng, 30, 101, 3)
     results = []
-    for block_bytes in (1, 4 * 30 * 8 * 7, 1 << 30):  # 1 frame, 7 frames, everything
+    for block_bytes in (1, 3 * 30 * 8 * 7, 1 << 30):  # 1 frame, 7 frames, everything
         model = build_nmf_model(V, NMFSource(3), block_bytes=block_bytes)
         results.append(mnmf.run(model, max_iter=15, tol=0, rng=5).params["H"])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10)
@@ -59,7 +59,7 @@ def test_fused_and_two_phase_iterations_agree(rng, beta, fix_W):
     for separable in (True, False):
         source = NMFSource(3, W=W_true[:, :1], fix_W=fix_W)
         source.frame_separable = separable
-        model = build_nmf_model(V, source, beta=beta, block_bytes=4 * 30 * 8 * 7, n_threads=2)
+        model = build_nmf_model(V, source, beta=beta, block_bytes=3 * 30 * 8 * 7, n_threads=2)
         results.append(mnmf.run(model, max_iter=15, tol=0, rng=5).params)
     np.testing.assert_allclose(results[0]["H"], results[1]["H"], rtol=1e-10)
     np.testing.assert_allclose(results[0]["W"], results[1]["W"], rtol=1e-10)
