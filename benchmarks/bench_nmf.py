@@ -78,8 +78,8 @@ def main() -> None:
         f"{sklearn_version}, {platform.processor() or platform.machine()}"
     )
     header = (
-        f"{'N':>5} {'dtype':>7} | {'mnmf ms/it':>10} {'(check=10)':>12} {'sklearn ms/it':>13} {'BLAS ms/it':>10} |"
-        f" {'sklearn/mnmf':>12} {'bound/mnmf':>10} | range over repeats"
+        f"{'N':>5} {'dtype':>7} | {'mnmf ms/it':>10} {'(check=10)':>12} {'sklearn ms/it':>13}"
+        f" {'BLAS ms/it':>10} | {'sklearn/mnmf':>12} {'bound/mnmf':>10} | range over repeats"
     )
     print(header)
     print("-" * len(header))
