@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -98,7 +98,6 @@ class FitResult:
     n_iter: int
     converged: bool
     seconds: float
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 def run(

@@ -114,11 +114,7 @@ class _SingleChannelData:
 
     def initialize(self, rng: np.random.Generator) -> None:
         V = self._V_user
-        mean = float(np.mean(V, dtype=np.float64))
-        # A power of two near the mean power: dividing by it is exact and keeps float32
-        # far from overflow in V̂^(β−2) whatever the recording's level.
-        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
-        self.floor = self.dtype.type(FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0))
+        mean = self._set_scale()
         inverse_scale = self.dtype.type(1.0 / self.scale)
         self.V_blocks = [np.ascontiguousarray(V[:, b]) * inverse_scale for b in self.blocks]
         widest = max(b.stop - b.start for b in self.blocks)
@@ -129,6 +125,15 @@ class _SingleChannelData:
         self.source.initialize(
             rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype
         )
+
+    def _set_scale(self) -> float:
+        """Choose the internal scale and floor; return the data's mean power."""
+        mean = float(np.mean(self._V_user, dtype=np.float64))
+        # A power of two near the mean power: dividing by it is exact and keeps float32
+        # far from overflow in V̂^(β−2) whatever the recording's level.
+        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
+        self.floor = self.dtype.type(FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0))
+        return mean
 
     def parameters(self) -> dict[str, NDArray]:
         return self.source.parameters(scale=self.scale)
@@ -304,13 +309,16 @@ class ISNMFEMModel(_SingleChannelData):
     each (space-alternating EM): the IS cost never increases.
     """
 
-    def __init__(self, V: NDArray, source: NMFSource, *, n_threads: int | None) -> None:
-        super().__init__(V, source, block_bytes=BLOCK_BYTES, n_threads=n_threads)
+    def __init__(self, V: NDArray, source: NMFSource) -> None:
+        super().__init__(V, source, block_bytes=BLOCK_BYTES, n_threads=1)
 
     def initialize(self, rng: np.random.Generator) -> None:
-        super().initialize(rng)
-        self.V = np.concatenate(self.V_blocks, axis=1)
-        del self.V_blocks  # the EM works on whole rows of frames
+        # The EM works on whole F×N arrays, one component at a time: no frame blocks.
+        mean = self._set_scale()
+        self.V = self._V_user * self.dtype.type(1.0 / self.scale)
+        self.source.initialize(
+            rng, mean_power=mean / self.scale, scale=self.scale, dtype=self.dtype
+        )
 
     def step(self) -> None:
         source = self.source
@@ -399,8 +407,9 @@ def fit_nmf(
     callbacks, progress
         See :func:`mnmf.engine.run`.
     n_threads : int, optional
-        Threads that share the blocks of frames (default: every CPU this process may
-        use). Results do not depend on it beyond floating-point summation order.
+        Threads that share the blocks of frames in ``algorithm="mu"`` (default: every
+        CPU this process may use). Results do not depend on it beyond floating-point
+        summation order. The EM runs on one thread (BLAS may use more).
 
     Returns
     -------
@@ -453,7 +462,7 @@ def build_nmf_model(
     if algorithm == "em":
         if beta != 0:
             raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
-        return ISNMFEMModel(V, source, n_threads=n_threads)
+        return ISNMFEMModel(V, source)
     gamma = mm_exponent(beta) if exponent == "mm" else 1.0
     return BetaNMFModel(
         V, source, beta=beta, exponent=gamma, block_bytes=block_bytes, n_threads=n_threads

@@ -19,6 +19,9 @@ from mnmf.stft import istft
 
 Groups = Sequence[Sequence[int]] | ArrayLike
 
+#: Floor of the log features of :func:`group_components`, relative to the largest value.
+LOG_FLOOR_RELATIVE = 1e-12
+
 
 def group_components(
     W: ArrayLike,
@@ -33,8 +36,9 @@ def group_components(
     of one instrument share spectral shape) or by their log activations
     (``features="activations"``: components of one source start and stop together),
     each standardized to zero mean and unit variance, and clustered by average-linkage
-    agglomerative clustering on the correlation distance (:func:`scipy.cluster.hierarchy.linkage`),
-    cut into exactly ``n_sources`` clusters. No randomness: the same factors always give
+    agglomerative clustering (:func:`scipy.cluster.hierarchy.linkage`) on the Euclidean
+    distance of the standardized rows — equivalent to the correlation distance — cut
+    into exactly ``n_sources`` clusters. No randomness: the same factors always give
     the same groups. Clusters are numbered by their first component.
 
     Parameters
@@ -60,14 +64,15 @@ def group_components(
         return np.arange(K)
     if n_sources == 1:
         return np.zeros(K, dtype=np.int64)
-    described = W.T if features == "spectra" else H
-    logs = np.log(described.astype(np.float64) + 1e-12 * max(described.max(), 1e-300))
+    described = (W.T if features == "spectra" else H).astype(np.float64)
+    # Log powers, floored far below the largest one so that zeros stay finite.
+    logs = np.log(np.maximum(described, LOG_FLOOR_RELATIVE * max(described.max(), 1e-300)))
     logs -= logs.mean(axis=1, keepdims=True)
     spread = logs.std(axis=1, keepdims=True)
     logs /= np.where(spread > 0, spread, 1.0)
-    # A constant row has no defined correlation: a tiny deterministic ramp breaks the tie.
-    logs += 1e-9 * np.arange(logs.shape[1])
-    tree = linkage(logs, method="average", metric="correlation")
+    # On z-scored rows the Euclidean distance is √(2n(1 − r)), a monotone function of the
+    # correlation distance, and unlike it stays defined for a constant row.
+    tree = linkage(logs, method="average", metric="euclidean")
     raw = cut_tree(tree, n_clusters=n_sources).ravel()
     _, first_index = np.unique(raw, return_index=True)
     order = np.argsort(first_index)

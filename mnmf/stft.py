@@ -17,7 +17,7 @@ from scipy.signal import ShortTimeFFT, get_window
 from mnmf._validation import as_float_array, check_finite, positive_int
 
 # scipy's "cosine" window is the sine window sin(π(n + ½)/M) of the audio literature.
-_WINDOW_ALIASES = {"sine": "cosine", "hann": "hann", "hamming": "hamming"}
+_WINDOW_ALIASES = {"sine": "cosine"}
 
 
 @lru_cache(maxsize=32)

@@ -59,8 +59,10 @@ def test_zero_iterations_only_initializes():
     assert fit.n_iter == 0 and fit.cost.shape == (1,)
 
 
-def test_progress_bar_runs(capsys):
-    run(Halving(), max_iter=3, progress=True, rng=0)
+def test_progress_bar_shows_label_and_total(capsys):
+    run(Halving(), max_iter=3, check_every=1, progress=True, description="toy", rng=0)
+    shown = capsys.readouterr().err
+    assert "toy" in shown and "/3" in shown
 
 
 def test_seed_reproducibility():
@@ -90,3 +92,17 @@ def test_nmf_result_is_a_fit_result(rng):
     result = mnmf.fit_nmf(rng.random((8, 9)), 2, max_iter=3, rng=rng)
     assert isinstance(result, mnmf.FitResult)
     assert result.params["W"] is result.W
+
+
+def test_importing_mnmf_does_not_import_hydra():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mnmf; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'hydra', 'omegaconf'}))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert output.stdout.strip() == "[]"
