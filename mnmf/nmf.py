@@ -174,11 +174,12 @@ class _SingleChannelData:
 class BetaNMFModel(_SingleChannelData):
     """β-divergence NMF of one power spectrogram by multiplicative updates.
 
-    One step updates H, then W (free columns), then normalizes. Every pass over the
-    data goes block of frames by block of frames, so the model block, the ratios and
-    their products stay in cache, and blocks are shared among threads: an iteration
-    reads the data twice (H statistics, then W statistics from the updated H) and makes
-    no F×N temporaries.
+    One step updates H, then W (free columns), then normalizes. The data are processed
+    block of frames by block of frames, shared among threads, so the model block and the
+    ratios stay in cache and no F×N temporary is made. For frame-separable source models
+    an iteration reads the data once: each block's H is updated, then the block's W
+    statistics are gathered from the updated H; otherwise all of H is updated first
+    (two passes). Both orders give the same numbers.
     """
 
     def __init__(
