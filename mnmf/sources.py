@@ -198,13 +198,12 @@ class NMFSource:
         decreases. Fixed columns keep their w.
         """
         tiny = np.finfo(self.W.dtype).tiny
-        w = self.W[:, k]
-        h_new = (np.reciprocal(np.maximum(w, tiny)) @ posterior_power) / w.shape[0]
+        n_freqs, n_frames = posterior_power.shape
+        # Where w (or h) is 0 the posterior power is exactly 0 too: the floor gives 0, not 0/0.
+        h_new = (np.reciprocal(np.maximum(self.W[:, k], tiny)) @ posterior_power) / n_freqs
         self.H[k] = h_new
         if self.free[k]:
-            self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / h_new.shape[
-                0
-            ]
+            self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / n_frames
 
     def normalize(self) -> None:
         """Free columns of W to unit sum, the scale moved into H (cost unchanged)."""
