@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from scipy.signal import resample_poly
 
 from mnmf._validation import as_float_array, check_finite, positive_int
 
@@ -69,3 +71,53 @@ def _atomic_write(destination: Path, write: Callable[[str], object]) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return destination
+
+
+def load_audio(
+    path: str | os.PathLike, *, fs: int | None = None, mono: bool = False
+) -> tuple[NDArray[np.float64], int]:
+    """Read an audio file as float64, optionally resampled and down-mixed.
+
+    Parameters
+    ----------
+    path : path-like
+        Any format libsndfile reads (WAV, FLAC, OGG, ...).
+    fs : int, optional
+        Target sample rate; resampled with :func:`scipy.signal.resample_poly` (a
+        polyphase filter with the exact rational ratio) when it differs from the file's.
+    mono : bool
+        Average the channels into one.
+
+    Returns
+    -------
+    signal : array, shape (samples,) if mono or the file has one channel, else (samples, channels)
+    fs : int
+        The sample rate of ``signal``.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ValueError(f"audio file not found: {source}")
+    try:
+        signal, file_fs = soundfile.read(source, dtype="float64", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio file {source}: {error}") from None
+    if signal.shape[0] == 0:
+        raise ValueError(f"audio file {source} is empty")
+    if mono:
+        signal = signal.mean(axis=1, keepdims=True)
+    if fs is not None:
+        fs = positive_int(fs, name="fs")
+        signal = resample(signal, file_fs, fs)
+        file_fs = fs
+    return (signal[:, 0] if signal.shape[1] == 1 else signal), int(file_fs)
+
+
+def resample(signal: ArrayLike, fs_in: int, fs_out: int) -> NDArray[np.float64]:
+    """Resample along the first axis (samples) by the exact ratio ``fs_out / fs_in``."""
+    samples = np.asarray(signal, dtype=np.float64)
+    fs_in = positive_int(int(fs_in), name="fs_in")
+    fs_out = positive_int(int(fs_out), name="fs_out")
+    if fs_in == fs_out:
+        return samples
+    common = math.gcd(fs_in, fs_out)
+    return resample_poly(samples, fs_out // common, fs_in // common, axis=0)
