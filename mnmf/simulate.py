@@ -23,6 +23,8 @@ WALL_MARGIN_M = 0.5
 #: Drawn sources stay this far from the array axis (degrees): a linear array resolves
 #: directions worst at endfire.
 ENDFIRE_MARGIN_DEG = 15.0
+#: RT60 is measured as T30: the Schroeder decay's slope from −5 to −35 dB (ISO 3382).
+RT60_DECAY_DB = 30
 #: Tries of the rejection sampler for source positions before giving up with an error.
 MAX_POSITION_TRIES = 1000
 
@@ -167,7 +169,10 @@ def _draw_positions(
 def _room(pra, room_dim: NDArray, fs: int, rt60: float):  # -> pra.ShoeBox
     if rt60 == 0:
         return pra.ShoeBox(room_dim, fs=fs, max_order=0)
-    absorption, max_order = pra.inverse_sabine(rt60, room_dim)
+    try:
+        absorption, max_order = pra.inverse_sabine(rt60, room_dim)
+    except ValueError:
+        absorption, max_order = np.inf, 0
     if not 0 < absorption <= 1:
         raise ValueError(f"rt60={rt60} s is too short for a {room_dim.tolist()} m room")
     return pra.ShoeBox(room_dim, fs=fs, materials=pra.Material(absorption), max_order=max_order)
@@ -192,10 +197,11 @@ def simulate_room(
     """Simulate a reverberant shoebox room recording of dry sources (pyroomacoustics).
 
     Wall absorption and image-source order come from the target RT60 by inverse Sabine
-    (:func:`pyroomacoustics.inverse_sabine`). The image-source model's reverberation
-    overshoots Sabine's formula (by 15-28 % at 0.45-0.6 s in a 6×5×3 m room), so with
-    ``calibrate_rt60`` the impulse responses are measured once and the Sabine target
-    corrected by the ratio (measured within 10 % of the target from 0.2 to 0.6 s).
+    (:func:`pyroomacoustics.inverse_sabine`). RT60 is measured as T30, the ISO 3382
+    convention: a line fit of the Schroeder decay from −5 to −35 dB, extrapolated to
+    60 dB. The image-source rooms miss Sabine's prediction (T30 from −21 % at 0.2 s in an
+    8×6×3.5 m room to +12 % at 0.6 s in a 6×5×3 m one), so with ``calibrate_rt60`` the
+    impulse responses are measured once and the Sabine target corrected by the ratio.
 
     Parameters
     ----------
@@ -229,8 +235,8 @@ def simulate_room(
     -------
     Mixture
         ``mix`` and ``images`` trimmed to the dry sources' length; ``meta`` holds the
-        geometry, target and measured RT60 (median over source-mic pairs), absorption,
-        image-source order and the rng's seed material.
+        geometry, the target and measured RT60 (T30, median over source-mic pairs),
+        absorption and image-source order.
     """
     import pyroomacoustics as pra  # heavy import, only where rooms are simulated
 
@@ -275,11 +281,11 @@ def simulate_room(
 
     sabine_target = rt60
     room = build(rt60)
-    measured = float(np.median(room.measure_rt60())) if rt60 > 0 else 0.0
+    measured = float(np.median(room.measure_rt60(decay_db=RT60_DECAY_DB))) if rt60 > 0 else 0.0
     if rt60 > 0 and calibrate_rt60 and measured > 0:
         sabine_target = rt60 * rt60 / measured
         room = build(sabine_target)
-        measured = float(np.median(room.measure_rt60()))
+        measured = float(np.median(room.measure_rt60(decay_db=RT60_DECAY_DB)))
     premix = room.simulate(return_premix=True)  # (J, I, samples + RIR tail)
     images = np.ascontiguousarray(premix[:, :, :length].transpose(0, 2, 1))
     mix = images.sum(axis=0)

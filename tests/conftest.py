@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,3 +20,14 @@ def planted_spectrogram(
     H = rng.gamma(1.0, size=(n_components, n_frames))
     V = (W @ H) * rng.exponential(size=(n_freqs, n_frames))
     return V, W, H
+
+
+SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real recordings); tests using it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real audio not available: {SHARED_DATA} does not exist")
+    return SHARED_DATA
