@@ -39,7 +39,10 @@ def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
 
 def _read(path: Path, expected_fs: int | None) -> tuple[NDArray, int]:
     """Read a file as (samples, channels), checking its rate against the folder's."""
-    info = soundfile.info(path)
+    try:
+        info = soundfile.info(path)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio file {path}: {error}") from None
     if expected_fs is not None and info.samplerate != expected_fs:
         raise ValueError(
             f"{path} has a sample rate of {info.samplerate} Hz, but mix.wav has {expected_fs} Hz"
