@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from mnmf import evaluate, separate
+from mnmf.datasets import SourcePool
+from mnmf.methods import METHODS
+from mnmf.simulate import simulate_room
+from mnmf.synthetic import synthetic_sources
+
+FS = 8000
+
+
+@pytest.fixture(scope="module")
+def room():
+    rng = np.random.default_rng(11)
+    sources = synthetic_sources(["speech", "music"], fs=FS, duration=2.0, rng=rng)
+    return simulate_room(list(sources), FS, rt60=0.3, rng=rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_returns_images_on_the_mixture_scale(room, method):
+    references = room.images if method == "oracle-irm" else None
+    state = np.random.get_state()  # noqa: NPY002
+    a = separate(room.mix, n_sources=2, method=method, rng=3, references=references, n_fft=512)
+    after = np.random.get_state()  # noqa: NPY002
+    assert a.shape == (2, *room.mix.shape) and a.dtype == np.float64
+    assert np.all(np.isfinite(a))
+    b = separate(room.mix, n_sources=2, method=method, rng=3, references=references, n_fft=512)
+    np.testing.assert_array_equal(a, b)  # same seed, same output
+    assert all(np.array_equal(x, y) for x, y in zip(state[1:], after[1:], strict=False))
+    # Images on the mixture's scale: for the mask-based and projected-back methods the
+    # estimates add up to (nearly) the mixture.
+    error = np.sum((a.sum(axis=0) - room.mix) ** 2) / np.sum(room.mix**2)
+    if method in ("nmf", "oracle-irm"):
+        assert error < 1e-20
+    elif method != "mixture":
+        assert error < 0.1
+
+
+def test_mixture_method_has_zero_improvement(room):
+    estimates = separate(room.mix, n_sources=2, method="mixture")
+    result = evaluate(estimates, room.images, mixture=room.mix)
+    np.testing.assert_allclose(result.improvements["ΔSDR"], 0.0, atol=1e-9)
+
+
+def test_oracle_irm_beats_the_mixture_by_10_db(room):
+    estimates = separate(room.mix, n_sources=2, method="oracle-irm", references=room.images)
+    result = evaluate(estimates, room.images, mixture=room.mix)
+    assert result.mean("ΔSDR") > 10
+
+
+def test_auxiva_separates_two_talkers_in_a_room(shared_data):
+    """Two speech files from ../shared/data, RT60 0.3 s, 5 cm spacing, 6 s.
+
+    Over seeds 0-9 AuxIVA's mean image ΔSDR measured 4.7-10.0 dB (mean 8.3); seeds 0-2
+    gave 7.7, 9.7 and 9.3. The bar is the issue's 5 dB, on the mean of seeds 0-2.
+    """
+    pool = SourcePool(shared_data / "sources", fs=16000)
+    gains = []
+    for seed in range(3):
+        signals, _ = pool.draw_many(["speech", "speech"], seed, duration=6.0)
+        mixture = simulate_room(signals, 16000, rt60=0.3, mic_spacing=0.05, rng=seed)
+        estimates = separate(mixture.mix, n_sources=2, method="auxiva", rng=seed, n_iter=50)
+        gains.append(evaluate(estimates, mixture.images, mixture=mixture.mix).mean("ΔSDR"))
+    assert np.mean(gains) > 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "pca"}, "method must be one of"),
+        ({"method": "oracle-irm"}, "needs references"),
+        ({"method": "auxiva", "n_sources": 3}, "at most as many sources"),
+        ({"method": "nmf", "n_compnents": 4}, "unknown option"),
+        ({"method": "auxiva", "n_itr": 4}, "rejected its options"),
+        ({"method": "mixture", "n_iter": 4}, "takes no options"),
+        ({"method": "nmf", "n_sources": 0}, "n_sources"),
+    ],
+)
+def test_bad_calls(room, kwargs, match):
+    arguments = {"n_sources": 2} | kwargs
+    with pytest.raises(ValueError, match=match):
+        separate(room.mix, **arguments)
+
+
+def test_oracle_references_must_match(room):
+    with pytest.raises(ValueError, match="references must have shape"):
+        separate(room.mix, n_sources=2, method="oracle-irm", references=room.images[:, :-1])
