@@ -87,6 +87,11 @@ class Mixture:
 SourceSpec = ArrayLike | str | os.PathLike
 
 
+def _seed_of(rng: object) -> int | None:
+    """The integer seed when one was given (a Generator's seed cannot be recovered)."""
+    return int(rng) if isinstance(rng, int | np.integer) and not isinstance(rng, bool) else None
+
+
 def _dry_sources(sources: Sequence[SourceSpec], fs: int) -> tuple[NDArray, list[str | None]]:
     """Load/validate mono sources, resample file sources to ``fs``, pad to the longest."""
     if isinstance(sources, np.ndarray) and sources.ndim == 1:
@@ -236,7 +241,7 @@ def simulate_room(
     Mixture
         ``mix`` and ``images`` trimmed to the dry sources' length; ``meta`` holds the
         geometry, the target and measured RT60 (T30, median over source-mic pairs),
-        absorption and image-source order.
+        absorption, image-source order, and ``seed`` (the int given as ``rng``, else None).
     """
     import pyroomacoustics as pra  # heavy import, only where rooms are simulated
 
@@ -310,6 +315,7 @@ def simulate_room(
         "mic_spacing": mic_spacing,
         "snr_db": snr_db,
         "source_files": origins,
+        "seed": _seed_of(rng),
     }
     return Mixture(mix=mix, images=images, fs=fs, sources=dry, noise=noise, meta=meta)
 
@@ -361,5 +367,10 @@ def instantaneous_mix(
         if mixing.shape[1] != n_sources:
             raise ValueError(f"gains must be (I, J) with J={n_sources}, got {mixing.shape}")
     images = dry[:, :, None] * mixing.T[:, None, :]
-    meta = {"kind": "instantaneous", "gains": mixing.tolist(), "source_files": origins}
+    meta = {
+        "kind": "instantaneous",
+        "gains": mixing.tolist(),
+        "source_files": origins,
+        "seed": _seed_of(rng),
+    }
     return Mixture(mix=images.sum(axis=0), images=images, fs=fs, sources=dry, meta=meta)

@@ -32,6 +32,7 @@ def test_deterministic_and_images_sum_to_mix(rng):
     assert a.mix.shape == (sources[0].size, 2) and a.images.shape == (2, sources[0].size, 2)
     np.testing.assert_array_equal(a.mix, a.images.sum(axis=0))
     assert a.noise is None
+    assert simulate_room(sources, FS, rt60=0.2, rng=7).meta["seed"] == 7
 
 
 def test_noise_at_the_requested_snr(rng):
