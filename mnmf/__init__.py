@@ -9,6 +9,7 @@ from mnmf.divergence import beta_divergence, mm_exponent
 from mnmf.engine import Callback, FitResult, IterationInfo, IterativeModel, run
 from mnmf.evaluation import Evaluation, evaluate
 from mnmf.methods import METHODS, separate
+from mnmf.multichannel import MNMFResult, fit_mnmf
 from mnmf.nmf import NMFResult, fit_nmf
 from mnmf.separation import group_components, separate_components, wiener_masks
 from mnmf.simulate import Mixture, instantaneous_mix, simulate_room
@@ -24,12 +25,14 @@ __all__ = [
     "FitResult",
     "IterationInfo",
     "IterativeModel",
+    "MNMFResult",
     "Mixture",
     "NMFResult",
     "NMFSource",
     "SourcePool",
     "beta_divergence",
     "evaluate",
+    "fit_mnmf",
     "fit_nmf",
     "group_components",
     "instantaneous_mix",

@@ -11,6 +11,9 @@ Methods
     spectrogram, components grouped into J sources (:func:`mnmf.group_components`),
     the same Wiener masks applied to every channel (so the channels' sources stay
     aligned). Blind to space; a baseline for the multichannel models.
+``"mnmf-mu"``
+    Multichannel NMF with per-source spatial gains by multiplicative updates
+    (:func:`mnmf.fit_mnmf`, Ozerov & Févotte 2010); works for J > I.
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.
@@ -38,11 +41,12 @@ from mnmf._validation import (
     finite_real,
     positive_int,
 )
+from mnmf.multichannel import fit_mnmf
 from mnmf.nmf import fit_nmf
 from mnmf.separation import group_components, wiener_masks
 from mnmf.stft import istft, stft
 
-METHODS = ("nmf", "auxiva", "ilrma", "fastmnmf2", "oracle-irm", "mixture")
+METHODS = ("nmf", "mnmf-mu", "auxiva", "ilrma", "fastmnmf2", "oracle-irm", "mixture")
 
 
 def separate(
@@ -79,7 +83,9 @@ def separate(
         STFT frame and shift (default hop ``n_fft // 4``).
     **options
         Passed to the method: for ``"nmf"`` ``n_components`` (default 4 per source),
-        ``beta``, ``max_iter``, ``tol``, ``features`` (grouping); for the
+        ``beta``, ``max_iter``, ``tol``, ``features`` (grouping); for ``"mnmf-mu"`` the
+        keywords of :func:`mnmf.fit_mnmf` (``n_components``, ``mixing``, ``max_iter``,
+        ...); for the
         pyroomacoustics methods ``n_iter`` and their own keywords (e.g. ``model`` for
         AuxIVA, ``n_components`` for ILRMA/FastMNMF2); for ``"oracle-irm"``
         ``mask_power`` (2: ratio of powers, the oracle Wiener mask; 1: of magnitudes).
@@ -108,6 +114,14 @@ def separate(
     X = stft(signal, n_fft=n_fft, hop=hop)  # (F, N, I)
     if method == "nmf":
         spectra = _nmf_images(X, n_sources, generator, options)
+    elif method == "mnmf-mu":
+        try:
+            fit = fit_mnmf(X, n_sources, rng=generator, **options)
+        except TypeError as error:  # an unknown keyword in options
+            raise ValueError(
+                f"method 'mnmf-mu' rejected its options {sorted(options)}: {error}"
+            ) from None
+        spectra = fit.image_spectrograms(X)
     elif method == "oracle-irm":
         spectra = _oracle_images(X, n_sources, references, signal.shape, n_fft, hop, options)
     else:

@@ -31,7 +31,7 @@ def test_every_method_returns_images_on_the_mixture_scale(room, method):
     # Images on the mixture's scale: for the mask-based and projected-back methods the
     # estimates add up to (nearly) the mixture.
     error = np.sum((a.sum(axis=0) - room.mix) ** 2) / np.sum(room.mix**2)
-    if method in ("nmf", "oracle-irm"):
+    if method in ("nmf", "mnmf-mu", "oracle-irm"):
         assert error < 1e-20
     elif method != "mixture":
         assert error < 0.1
@@ -72,6 +72,7 @@ def test_auxiva_separates_two_talkers_in_a_room(shared_data):
         ({"method": "oracle-irm"}, "needs references"),
         ({"method": "auxiva", "n_sources": 3}, "at most as many sources"),
         ({"method": "nmf", "n_compnents": 4}, "unknown option"),
+        ({"method": "mnmf-mu", "n_compnents": 4}, "rejected its options"),
         ({"method": "auxiva", "n_itr": 4}, "rejected its options"),
         ({"method": "mixture", "n_iter": 4}, "takes no options"),
         ({"method": "nmf", "n_sources": 0}, "n_sources"),
