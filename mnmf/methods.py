@@ -14,6 +14,9 @@ Methods
 ``"mnmf-mu"``
     Multichannel NMF with per-source spatial gains by multiplicative updates
     (:func:`mnmf.fit_mnmf`, Ozerov & Févotte 2010); works for J > I.
+``"mnmf-em"``
+    Multichannel NMF with convolutive mixing filters by EM, started from a gains-MU
+    run (``init="gains"``; the EM is sensitive to its start).
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.
@@ -46,7 +49,7 @@ from mnmf.nmf import fit_nmf
 from mnmf.separation import group_components, wiener_masks
 from mnmf.stft import istft, stft
 
-METHODS = ("nmf", "mnmf-mu", "auxiva", "ilrma", "fastmnmf2", "oracle-irm", "mixture")
+METHODS = ("nmf", "mnmf-mu", "mnmf-em", "auxiva", "ilrma", "fastmnmf2", "oracle-irm", "mixture")
 
 
 def separate(
@@ -85,7 +88,7 @@ def separate(
         Passed to the method: for ``"nmf"`` ``n_components`` (default 4 per source),
         ``beta``, ``max_iter``, ``tol``, ``features`` (grouping); for ``"mnmf-mu"`` the
         keywords of :func:`mnmf.fit_mnmf` (``n_components``, ``mixing``, ``max_iter``,
-        ...); for the
+        ...) and for ``"mnmf-em"`` too (``noise``, ``init``, ``init_iter``, ...); for the
         pyroomacoustics methods ``n_iter`` and their own keywords (e.g. ``model`` for
         AuxIVA, ``n_components`` for ILRMA/FastMNMF2); for ``"oracle-irm"``
         ``mask_power`` (2: ratio of powers, the oracle Wiener mask; 1: of magnitudes).
@@ -114,12 +117,14 @@ def separate(
     X = stft(signal, n_fft=n_fft, hop=hop)  # (F, N, I)
     if method == "nmf":
         spectra = _nmf_images(X, n_sources, generator, options)
-    elif method == "mnmf-mu":
+    elif method in ("mnmf-mu", "mnmf-em"):
+        if method == "mnmf-em":
+            options = {"spatial": "convolutive", "algorithm": "em", "init": "gains"} | options
         try:
             fit = fit_mnmf(X, n_sources, rng=generator, **options)
         except TypeError as error:  # an unknown keyword in options
             raise ValueError(
-                f"method 'mnmf-mu' rejected its options {sorted(options)}: {error}"
+                f"method {method!r} rejected its options {sorted(options)}: {error}"
             ) from None
         spectra = fit.image_spectrograms(X)
     elif method == "oracle-irm":

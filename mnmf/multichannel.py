@@ -16,11 +16,12 @@ from mnmf._validation import check_choice, positive_int
 from mnmf.divergence import mm_exponent
 from mnmf.engine import Callback, FitResult, run
 from mnmf.sources import NMFSource
-from mnmf.spatial import GainsModel, gains_images
+from mnmf.spatial import ConvolutiveEMModel, GainsModel, em_images, gains_images
 from mnmf.stft import istft
 
-SPATIAL_MODELS = ("gains",)
-ALGORITHMS = {"gains": ("mu",)}
+SPATIAL_MODELS = ("gains", "convolutive")
+ALGORITHMS = {"gains": ("mu",), "convolutive": ("em",)}
+INITS = ("random", "gains")
 SOURCE_MODELS = ("isnmf",)
 
 
@@ -34,6 +35,8 @@ class MNMFResult(FitResult):
     H : array (K, N)
     Q : array (I, J, F) or (I, J)
         Spatial gains (gains model).
+    A : complex array (F, I, J)
+        Mixing filters (convolutive EM), with ``params["noise"]`` (F, I).
     labels : int array (K,)
         Source of every component.
     """
@@ -51,17 +54,25 @@ class MNMFResult(FitResult):
         return self.params["Q"]
 
     @property
+    def A(self) -> NDArray:
+        return self.params["A"]
+
+    @property
     def labels(self) -> NDArray:
         return self.params["labels"]
 
     def image_spectrograms(self, X: ArrayLike) -> NDArray[np.complexfloating]:
         """STFTs of the source images, shape (J, F, N, I), from the mixture's STFT X."""
         spectra = np.asarray(X)
-        expected = (self.W.shape[0], self.H.shape[1], self.Q.shape[0])
+        n_mics = self.A.shape[1] if "A" in self.params else self.Q.shape[0]
+        expected = (self.W.shape[0], self.H.shape[1], n_mics)
         if spectra.shape != expected:
             raise ValueError(
                 f"X must be the fitted STFT of shape (F, N, I) = {expected}, got {spectra.shape}"
             )
+        if "A" in self.params:
+            noise = self.params["noise"]
+            return em_images(spectra, self.A, self.W, self.H, self.labels, noise)
         return gains_images(spectra, self.Q, self.W, self.H, self.labels)
 
     def images(
@@ -115,6 +126,10 @@ def fit_mnmf(
     fix_W: bool | Sequence[int] | ArrayLike = False,
     Q: ArrayLike | None = None,
     fix_Q: bool = False,
+    A: ArrayLike | None = None,
+    init: str = "random",
+    init_iter: int = 50,
+    noise: str = "estimate",
     rng: np.random.Generator | int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
@@ -129,12 +144,15 @@ def fit_mnmf(
         J ≥ 1; J > I (under-determined) is fine.
     n_components : int or sequence of int
         K_j, components per source (an int gives the same to every source).
-    spatial : {"gains"}
-        Per-source spatial gains Q on power spectrograms (criterion C2).
-    algorithm : {"mu"}
-        Multiplicative updates (MM: the IS cost never increases).
+    spatial : {"gains", "convolutive"}
+        ``"gains"``: per-source spatial gains Q on power spectrograms (criterion C2).
+        ``"convolutive"``: complex mixing filters A (F, I, J) and diagonal noise, the
+        full Gaussian model (criterion C1).
+    algorithm : {"mu", "em"}
+        ``"mu"`` for the gains model (MM: the IS cost never increases); ``"em"`` for
+        the convolutive model (the likelihood never decreases with ``noise="estimate"``).
     mixing : {"convolutive", "instantaneous"}
-        Gains per frequency, or constant over frequency (panned mixes).
+        Gains model only: gains per frequency, or constant over frequency (panned mixes).
     source_model : {"isnmf"}
         Spectral model of each source.
     exponent : {"mm", "heuristic"}
@@ -147,6 +165,15 @@ def fit_mnmf(
         :func:`mnmf.fit_nmf`.
     Q, fix_Q
         Given (and optionally fixed) spatial gains, (I, J, F) or (I, J) if instantaneous.
+    A : complex array (F, I, J), optional
+        Given initial mixing filters (convolutive EM).
+    init : {"random", "gains"}
+        EM start: random (seeded), or a gains-MU run of ``init_iter`` iterations (the EM
+        is sensitive to its start): W, H from it, and each a_j,f the principal
+        eigenvector of source j's estimated image covariance. Given W/H/A override.
+    noise : {"estimate", "anneal"}
+        EM noise covariance: estimated (monotone likelihood) or annealed from large to
+        small as in the authors' toolbox.
 
     Returns
     -------
@@ -166,17 +193,36 @@ def fit_mnmf(
     check_choice(source_model, name="source_model", choices=SOURCE_MODELS)
     check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
     labels = component_labels(n_sources, n_components)
-    power = np.abs(spectra) ** 2  # (F, N, I), float32 for complex64
-    source = NMFSource(labels.size, W=W, H=H, fix_W=fix_W)
-    model = GainsModel(
-        power,
-        source,
-        labels,
-        mixing=mixing,
-        exponent=mm_exponent(0.0) if exponent == "mm" else 1.0,
-        Q=Q,
-        fix_Q=fix_Q,
-    )
+    check_choice(init, name="init", choices=INITS)
+    check_choice(noise, name="noise", choices=("estimate", "anneal"))
+    if spatial == "gains":
+        source = NMFSource(labels.size, W=W, H=H, fix_W=fix_W)
+        model = GainsModel(
+            np.abs(spectra) ** 2,  # (F, N, I), float32 for complex64
+            source,
+            labels,
+            mixing=mixing,
+            exponent=mm_exponent(0.0) if exponent == "mm" else 1.0,
+            Q=Q,
+            fix_Q=fix_Q,
+        )
+    else:
+        if init == "gains" and (W is None or H is None or A is None):
+            start = fit_mnmf(
+                spectra,
+                n_sources,
+                n_components=n_components,
+                W=W,
+                H=H,
+                fix_W=fix_W,
+                max_iter=init_iter,
+                rng=rng,
+            )
+            W = start.W if W is None else W
+            H = start.H if H is None else H
+            A = _principal_filters(start.image_spectrograms(spectra)) if A is None else A
+        source = NMFSource(labels.size, W=W, H=H, fix_W=fix_W)
+        model = ConvolutiveEMModel(spectra, source, labels, A=A, noise=noise)
     fit = run(
         model,
         max_iter=max_iter,
@@ -188,3 +234,14 @@ def fit_mnmf(
         description=f"MNMF {spatial}/{algorithm}",
     )
     return MNMFResult(**vars(fit))
+
+
+def _principal_filters(images: NDArray) -> NDArray[np.complex128]:
+    """Unit-norm principal eigenvector of each image's spatial covariance, (F, I, J).
+
+    ``images`` is (J, F, N, I). With unit-norm filters, σ_j = Σ_k w h keeps the power
+    the gains model gave source j (its images' total over microphones).
+    """
+    covariance = np.einsum("jfni,jfnk->fjik", images, images.conj()) / images.shape[2]
+    _, vectors = np.linalg.eigh(covariance)  # ascending eigenvalues
+    return np.ascontiguousarray(vectors[..., -1].transpose(0, 2, 1))

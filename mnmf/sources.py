@@ -205,6 +205,32 @@ class NMFSource:
         if self.free[k]:
             self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / n_frames
 
+    # ------------------------------------------------------------------ blocked EM
+    # Multichannel EM hands over posterior component powers u_k,fn one block of
+    # frequencies at a time (never K×F×N at once). The M-step maximizes
+    # Σ −log(w_fk h_kn) − u_kfn/(w_fk h_kn): w first, per frequency, from the current h
+    # (w_fk = mean_n u/h), then h from the new w (h_kn = mean_f u/w), accumulated over
+    # blocks — coordinate ascent, so the likelihood never decreases.
+
+    def em_begin(self) -> None:
+        """Start an M-step: reset the accumulator of Σ_f u / w_new."""
+        self._em_sum = np.zeros_like(self.H)
+
+    def em_block(self, frequencies: slice, posterior_power: NDArray) -> None:
+        """M-step contribution of one block of frequencies; ``posterior_power`` is (K, F_b, N)."""
+        tiny = np.finfo(self.W.dtype).tiny
+        inverse_h = np.reciprocal(np.maximum(self.H, tiny))  # (K, N)
+        w_new = np.einsum("kfn,kn->fk", posterior_power, inverse_h) / self.H.shape[1]
+        block = self.W[frequencies]
+        block[:, self.free] = w_new[:, self.free]
+        inverse_w = np.reciprocal(np.maximum(block, tiny))  # (F_b, K)
+        self._em_sum += np.einsum("kfn,fk->kn", posterior_power, inverse_w)
+
+    def em_end(self) -> None:
+        """Finish the M-step: h_kn = mean_f u_kfn / w_fk (u = 0 where h = 0: zeros stay)."""
+        self.H = (self._em_sum / self.W.shape[0]).astype(self.H.dtype)
+        del self._em_sum
+
     def normalize(self) -> None:
         """Free columns of W to unit sum, the scale moved into H (cost unchanged)."""
         if not self.normalize_columns or not self.free.any():

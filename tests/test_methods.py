@@ -33,6 +33,10 @@ def test_every_method_returns_images_on_the_mixture_scale(room, method):
     error = np.sum((a.sum(axis=0) - room.mix) ** 2) / np.sum(room.mix**2)
     if method in ("nmf", "mnmf-mu", "oracle-irm"):
         assert error < 1e-20
+    elif method == "mnmf-em":
+        # Multichannel Wiener images add up to x minus what the model calls sensor
+        # noise: 0.55 % of the energy on this room (measured).
+        assert error < 0.05
     elif method != "mixture":
         assert error < 0.1
 
