@@ -1,0 +1,150 @@
+"""Multichannel NMF against the pyroomacoustics baselines: speed, memory and quality.
+
+``--part speed``: on the same STFT (n_fft 2048, hop 512) of a 10 s 2-mic mixture
+(../shared/data liverec, or a simulated room of synthetic sources without it), the
+per-iteration time — (t(n_long) − t(n_short)) / (n_long − n_short), median of repeats,
+set-up cancelling — and the peak memory of a run (tracemalloc: NumPy reports its
+allocations to it) of gains-MU and EM (J = 2, 4 components per source) against ILRMA
+(2 components per source, its default) and FastMNMF2 (8 components, its default).
+Target: gains-MU per iteration ≤ ILRMA's.
+
+``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images), 3 seeds, for
+mnmf-mu, mnmf-em, auxiva, ilrma and fastmnmf2 with their defaults on (a) a simulated
+2-talker room (RT60 0.3 s, 5 cm, 10 s of ../shared/data speech), (b) liverec, (c)
+SiSEC08 dev2 instantaneous (J = 3 > I = 2: AuxIVA and ILRMA do not apply). For (b)
+and (c) the seed changes only the methods' initialization.
+
+Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|all] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import mnmf
+from mnmf.synthetic import synthetic_sources
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FS, N_FFT, HOP = 16000, 2048, 512
+
+
+def ten_second_mixture() -> mnmf.Mixture:
+    if SHARED.is_dir():
+        return mnmf.load_mixture(SHARED / "recorded" / "liverec_female4_130ms_5cm")
+    sources = synthetic_sources(
+        ["speech", "speech"], fs=FS, duration=10.0, rng=np.random.default_rng(0)
+    )
+    return mnmf.simulate_room(list(sources), FS, rt60=0.3, rng=0)
+
+
+def runners(X: np.ndarray):
+    import pyroomacoustics as pra
+
+    frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))
+    return {
+        "mnmf gains-MU": lambda n: mnmf.fit_mnmf(X, 2, max_iter=n, tol=0, check_every=10**9, rng=0),
+        "mnmf EM": lambda n: mnmf.fit_mnmf(
+            X, 2, spatial="convolutive", algorithm="em", max_iter=n, tol=0, check_every=10**9, rng=0
+        ),
+        "pra ILRMA": lambda n: pra.bss.ilrma(frames_first, n_src=2, n_iter=n, proj_back=False),
+        "pra FastMNMF2": lambda n: pra.bss.fastmnmf2(frames_first, n_src=2, n_iter=n),
+    }
+
+
+def speed(repeats: int) -> None:
+    mixture = ten_second_mixture()
+    X = mnmf.stft(mixture.mix, n_fft=N_FFT, hop=HOP)
+    print(f"# speed: STFT {X.shape} (F, N, I) of {mixture.duration:.0f} s, median of {repeats}")
+    print(f"{'method':<15} {'ms/iteration':>12} {'peak MiB':>9} {'vs ILRMA':>9}")
+    results = {}
+    for name, run in runners(X).items():
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run(5)
+            t1 = time.perf_counter()
+            run(25)
+            t2 = time.perf_counter()
+            samples.append(((t2 - t1) - (t1 - t0)) / 20)
+        tracemalloc.start()
+        run(10)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        results[name] = (float(np.median(samples)), peak / 2**20)
+    reference = results["pra ILRMA"][0]
+    for name, (seconds, peak) in results.items():
+        print(f"{name:<15} {1e3 * seconds:>12.2f} {peak:>9.1f} {seconds / reference:>8.2f}x")
+    print("target: mnmf gains-MU ms/iteration <= pra ILRMA's")
+
+
+def quality_scenes(seed: int):
+    if not SHARED.is_dir():
+        raise SystemExit(f"--part quality needs {SHARED}")
+    pool = mnmf.SourcePool(SHARED / "sources", fs=FS)
+    speech = [p for p in pool.files["speech"] if "librispeech" in p.name or "sisec11" in p.name]
+    signals = []
+    rng = np.random.default_rng(seed)
+    for path in rng.choice(speech, size=2, replace=False):  # files of 10 s or more
+        signal, _ = mnmf.io.load_audio(path, fs=FS, mono=True)
+        signals.append(signal[: 10 * FS] / np.sqrt(np.mean(signal[: 10 * FS] ** 2)))
+    yield "room RT60 0.3 s", mnmf.simulate_room(signals, FS, rt60=0.3, mic_spacing=0.05, rng=seed)
+    yield "liverec", mnmf.load_mixture(SHARED / "recorded" / "liverec_female4_130ms_5cm")
+    yield "sisec08 inst", mnmf.load_mixture(SHARED / "mixtures" / "sisec08_dev2_nodrums_inst")
+
+
+def quality(seeds: int) -> None:
+    methods = ("mnmf-mu", "mnmf-em", "auxiva", "ilrma", "fastmnmf2")
+    table: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    for seed in range(seeds):
+        for scene, mixture in quality_scenes(seed):
+            for method in methods:
+                if method in ("auxiva", "ilrma") and mixture.n_sources > mixture.n_mics:
+                    continue
+                options = (
+                    {"mixing": "instantaneous"} if method == "mnmf-mu" and "inst" in scene else {}
+                )
+                t0 = time.perf_counter()
+                estimates = mnmf.separate(
+                    mixture.mix, n_sources=mixture.n_sources, method=method, rng=seed, **options
+                )
+                seconds = time.perf_counter() - t0
+                scores = mnmf.evaluate(estimates, mixture.images, mixture=mixture.mix)
+                row = (scores.mean("SDR"), scores.mean("SIR"), scores.mean("ΔSDR"), seconds)
+                table.setdefault((scene, method), []).append(row)
+                print(
+                    f"  seed {seed} {scene:<16} {method:<10} SDR {row[0]:6.2f} SIR {row[1]:6.2f} "
+                    f"ΔSDR {row[2]:6.2f}  {seconds:5.1f} s",
+                    flush=True,
+                )
+    print(f"\n# quality: mean over sources, then over {seeds} seeds (± std over seeds)")
+    print(f"{'scene':<16} {'method':<10} {'SDR':>13} {'SIR':>13} {'ΔSDR':>13} {'s/run':>6}")
+    for (scene, method), rows in table.items():
+        values = np.array(rows)
+        mean, std = values.mean(axis=0), values.std(axis=0)
+        print(
+            f"{scene:<16} {method:<10} {mean[0]:6.2f} ± {std[0]:4.2f} "
+            f"{mean[1]:6.2f} ± {std[1]:4.2f} {mean[2]:6.2f} ± {std[2]:4.2f} {mean[3]:6.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", FutureWarning)
+    if args.part in ("speed", "all"):
+        speed(args.repeats)
+    if args.part in ("quality", "all"):
+        quality(args.seeds)
+
+
+if __name__ == "__main__":
+    main()
