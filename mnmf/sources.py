@@ -221,6 +221,7 @@ class NMFSource:
         tiny = np.finfo(self.W.dtype).tiny
         inverse_h = np.reciprocal(np.maximum(self.H, tiny))  # (K, N)
         w_new = np.einsum("kfn,kn->fk", posterior_power, inverse_h) / self.H.shape[1]
+        w_new[w_new < tiny] = 0  # denormals are dead templates (and slow arithmetic)
         block = self.W[frequencies]
         block[:, self.free] = w_new[:, self.free]
         inverse_w = np.reciprocal(np.maximum(block, tiny))  # (F_b, K)

@@ -409,8 +409,11 @@ class ConvolutiveEMModel:
             source.em_block(block, posterior)
             # M-step for the mixing filters and the noise.
             # Pseudo-inverse: the exact maximizer when R_ss is invertible, the minimum-norm
-            # one when a source has died out (its row and column of R_ss vanish).
-            A_new = R_xs @ np.linalg.pinv(R_ss, hermitian=True)
+            # one when a source has died out (its row and column of R_ss vanish). Where
+            # every source has vanished at a frequency nothing informs A: it is kept.
+            informed = np.trace(R_ss, axis1=1, axis2=2).real > self.noise_floor
+            A_new = self.A[block].copy()
+            A_new[informed] = R_xs[informed] @ np.linalg.pinv(R_ss[informed], hermitian=True)
             self.A[block] = A_new
             if self.noise_mode == "estimate":
                 residual = (
