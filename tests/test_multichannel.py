@@ -30,6 +30,17 @@ def increases(cost):
     return np.flatnonzero(np.diff(cost) > 1e-10 * np.abs(cost[:-1]))
 
 
+def stft_sdr(images, estimates):
+    """Per-source SDR (dB) of two image STFTs (2, F, N, I), under the better pairing."""
+
+    def error(order):
+        return [np.sum(np.abs(estimates[order[j]] - images[j]) ** 2) for j in range(2)]
+
+    order = min(((0, 1), (1, 0)), key=lambda o: sum(error(o)))
+    energies = [np.sum(np.abs(images[j]) ** 2) for j in range(2)]
+    return np.array([10 * np.log10(e / d) for e, d in zip(energies, error(order), strict=True)])
+
+
 @pytest.mark.parametrize("mixing", ["convolutive", "instantaneous"])
 @pytest.mark.parametrize("n_mics, n_sources", [(1, 1), (1, 2), (2, 2), (2, 3), (3, 2)])
 def test_cost_never_increases(rng, mixing, n_mics, n_sources):
@@ -81,22 +92,12 @@ def test_planted_gains_model_is_separated(mixing):
     )
     X = images.sum(0)
 
-    def sdr(estimates):
-        """Per-source SDR in the STFT domain, under the better of the two pairings."""
-
-        def error(order):
-            return [np.sum(np.abs(estimates[order[j]] - images[j]) ** 2) for j in range(2)]
-
-        order = min(((0, 1), (1, 0)), key=lambda o: sum(error(o)))
-        energies = [np.sum(np.abs(images[j]) ** 2) for j in range(2)]
-        return np.array([10 * np.log10(e / d) for e, d in zip(energies, error(order), strict=True)])
-
-    oracle = sdr(mnmf.spatial.gains_images(X, Q, W, H, labels))
+    oracle = stft_sdr(images, mnmf.spatial.gains_images(X, Q, W, H, labels))
     from_truth = fit_mnmf(X, 2, n_components=2, mixing=mixing, W=W, H=H, Q=Q, max_iter=200)
-    assert np.all(sdr(from_truth.image_spectrograms(X)) > oracle - 1.0)
+    assert np.all(stft_sdr(images, from_truth.image_spectrograms(X)) > oracle - 1.0)
     starts = [fit_mnmf(X, 2, n_components=2, mixing=mixing, max_iter=400, rng=s) for s in range(6)]
     best = min(starts, key=lambda fit: fit.cost[-1])
-    assert np.all(sdr(best.image_spectrograms(X)) > oracle - 1.0)
+    assert np.all(stft_sdr(images, best.image_spectrograms(X)) > oracle - 1.0)
 
 
 def test_images_add_up_to_the_mixture(rng):
@@ -249,20 +250,11 @@ def test_em_planted_model_is_separated():
     rng = np.random.default_rng(5)
     images, X, W, H, A, labels, noise = planted_convolutive(rng, n_freqs=48, n_frames=200)
 
-    def sdr(estimates):
-        def error(order):
-            return [np.sum(np.abs(estimates[order[j]] - images[j]) ** 2) for j in range(2)]
-
-        order = min(((0, 1), (1, 0)), key=lambda o: sum(error(o)))
-        return np.array(
-            [10 * np.log10(np.sum(np.abs(images[j]) ** 2) / e) for j, e in enumerate(error(order))]
-        )
-
-    oracle = sdr(mnmf.spatial.em_images(X, A, W, H, labels, noise))
+    oracle = stft_sdr(images, mnmf.spatial.em_images(X, A, W, H, labels, noise))
     fit = fit_mnmf(
         X, 2, n_components=2, spatial="convolutive", algorithm="em", W=W, H=H, A=A, max_iter=100
     )
-    assert np.all(sdr(fit.image_spectrograms(X)) > oracle - 4.0)
+    assert np.all(stft_sdr(images, fit.image_spectrograms(X)) > oracle - 4.0)
     assert np.all(oracle > 15.0)  # the planted problem is well separable
 
 
