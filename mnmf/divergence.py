@@ -26,6 +26,20 @@ def data_floor(V: NDArray) -> float:
     return FLOOR_RELATIVE * mean if mean > 0 else FLOOR_RELATIVE
 
 
+def internal_scale(mean_power: float) -> tuple[float, float]:
+    """How models hold data internally: ``(scale, floor)``.
+
+    ``scale`` is the power of two nearest the data's mean power: dividing by it is exact
+    in floating point and keeps float32 far from overflow in V̂^(β−2) whatever the
+    recording's level. ``floor`` is the model floor in those internal units,
+    FLOOR_RELATIVE times the (internal) mean power. Silence gets scale 1.
+    """
+    if mean_power > 0:
+        scale = float(2.0 ** np.round(np.log2(mean_power)))
+        return scale, FLOOR_RELATIVE * mean_power / scale
+    return 1.0, FLOOR_RELATIVE
+
+
 def mm_exponent(beta: float) -> float:
     """Exponent γ(β) that makes β-divergence multiplicative updates MM steps.
 

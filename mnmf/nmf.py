@@ -31,8 +31,8 @@ from mnmf._validation import (
     positive_int,
 )
 from mnmf.divergence import (
-    FLOOR_RELATIVE,
     _divergence_sum,
+    internal_scale,
     is_data_constant,
     is_model_terms,
     mm_exponent,
@@ -129,10 +129,8 @@ class _SingleChannelData:
     def _set_scale(self) -> float:
         """Choose the internal scale and floor; return the data's mean power."""
         mean = float(np.mean(self._V_user, dtype=np.float64))
-        # A power of two near the mean power: dividing by it is exact and keeps float32
-        # far from overflow in V̂^(β−2) whatever the recording's level.
-        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
-        self.floor = self.dtype.type(FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0))
+        self.scale, floor = internal_scale(mean)
+        self.floor = self.dtype.type(floor)
         return mean
 
     def parameters(self) -> dict[str, NDArray]:

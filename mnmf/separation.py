@@ -111,7 +111,7 @@ def wiener_masks(
     check_choice(kind, name="kind", choices=("soft", "binary"))
     labels = _labels(groups, W.shape[1])
     n_sources = int(labels.max()) + 1
-    powers = np.stack([W[:, labels == j] @ H[labels == j] for j in range(n_sources)])
+    powers = source_powers(W, H, labels)
     if kind == "binary":
         winner = np.argmax(powers, axis=0)
         return (winner[None] == np.arange(n_sources)[:, None, None]).astype(W.dtype)
@@ -170,6 +170,14 @@ def separate_components(
     return np.stack(
         [istft(m * spectra, n_fft=n_fft, hop=hop, window=window, length=length) for m in masks]
     )
+
+
+def source_powers(W: NDArray, H: NDArray, labels: NDArray) -> NDArray:
+    """Power spectrogram of each source, P_j = Σ_{k: labels[k]=j} w_k h_k, shape (J, F, N).
+
+    ``W`` (F, K) may be any block of frequencies; ``labels`` (K,) covers 0..J-1.
+    """
+    return np.stack([W[:, labels == j] @ H[labels == j] for j in range(int(labels.max()) + 1)])
 
 
 def _factors(W: ArrayLike, H: ArrayLike) -> tuple[NDArray, NDArray]:

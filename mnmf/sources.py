@@ -242,6 +242,14 @@ class NMFSource:
         self.W[:, columns] /= sums
         self.H[columns] *= sums[:, None]
 
+    def free_sources(self, labels: NDArray) -> NDArray[np.bool_]:
+        """For each source j of ``labels`` (K,), whether every one of its columns is free.
+
+        Spatial models move scale into the rows of W only for such sources: a fixed
+        dictionary must stay bit-identical.
+        """
+        return np.array([self.free[labels == j].all() for j in range(int(labels.max()) + 1)])
+
     def penalty(self) -> float:
         """Extra cost terms of the source model (none for plain NMF)."""
         return 0.0

@@ -27,7 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import as_float_array, check_finite, check_nonnegative
-from mnmf.divergence import FLOOR_RELATIVE, is_data_constant, is_model_terms
+from mnmf.divergence import FLOOR_RELATIVE, internal_scale, is_data_constant, is_model_terms
+from mnmf.separation import source_powers
 from mnmf.sources import NMFSource, _mu_factor
 
 
@@ -98,8 +99,8 @@ class GainsModel:
     # ------------------------------------------------------------------ engine API
     def initialize(self, rng: np.random.Generator) -> None:
         mean = float(np.mean(self.V_user, dtype=np.float64))
-        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
-        self.floor = self.dtype.type(FLOOR_RELATIVE * (mean / self.scale if mean > 0 else 1.0))
+        self.scale, floor = internal_scale(mean)
+        self.floor = self.dtype.type(floor)
         # (I, F, N) contiguous per channel, in internal units.
         self.V = np.ascontiguousarray(np.moveaxis(self.V_user, 2, 0)) * self.dtype.type(
             1.0 / self.scale
@@ -165,8 +166,9 @@ class GainsModel:
         if self.n_mics > 1:
             totals = self.Q.sum(axis=0)  # (J, F) or (J,)
             totals[totals <= 0] = 1
-            movable = np.array([source.free[self.labels == j].all() for j in range(self.n_sources)])
-            totals[~movable] = 1  # fixed dictionaries keep their scale in Q
+            totals[~source.free_sources(self.labels)] = (
+                1  # fixed dictionaries keep their scale in Q
+            )
             self.Q /= totals
             per_component = totals[self.labels]  # (K, F) or (K,)
             source.W *= per_component.T if not self.instantaneous else per_component
@@ -233,7 +235,7 @@ def gains_images(
         They add up to X exactly (the gains of each channel sum to one).
     """
     n_sources = int(labels.max()) + 1
-    powers = np.stack([W[:, labels == j] @ H[labels == j] for j in range(n_sources)])  # (J,F,N)
+    powers = source_powers(W, H, labels)  # (J, F, N)
     gains = Q if Q.ndim == 3 else Q[:, :, None]  # (I, J, F or 1)
     contributions = gains.transpose(1, 2, 0)[:, :, None, :] * powers[..., None]  # (J, F, N, I)
     total = contributions.sum(axis=0)
@@ -330,9 +332,8 @@ class ConvolutiveEMModel:
         source.bind(self.n_freqs, self.n_frames)
 
     def initialize(self, rng: np.random.Generator) -> None:
-        power = np.abs(self.X_user) ** 2
-        mean = float(power.mean())
-        self.scale = float(2.0 ** np.round(np.log2(mean))) if mean > 0 else 1.0
+        mean = float(np.mean(np.abs(self.X_user) ** 2))
+        self.scale, _ = internal_scale(mean)
         self.X = self.X_user.astype(np.complex128) / np.sqrt(self.scale)
         self.mean_power = mean / self.scale if mean > 0 else 1.0
         self.noise_floor = FLOOR_RELATIVE * 1e3 * self.mean_power  # keeps Σ_x invertible
@@ -343,7 +344,7 @@ class ConvolutiveEMModel:
             A = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
         self.A = A
         self.iteration = 0
-        self.noise = np.full((self.n_freqs, self.n_mics), self._annealed_noise())
+        self.noise = np.full((self.n_freqs, self.n_mics), self._annealed_noise())  # its start
         self.source.initialize(
             rng, mean_power=self.mean_power, scale=self.scale, dtype=np.dtype(np.float64)
         )
@@ -352,37 +353,19 @@ class ConvolutiveEMModel:
         self.R_xx = np.einsum("fni,fnk->fik", self.X, self.X.conj()) / self.n_frames
 
     def _annealed_noise(self) -> float:
-        if self.noise_mode == "anneal" or self.iteration == 0:
-            progress = min(self.iteration / max(self.anneal_iter, 1), 1.0)
-            ratio = self.noise_start * (self.noise_end / self.noise_start) ** progress
-            return max(ratio * self.mean_power, self.noise_floor)
-        raise AssertionError("only called for annealing or at initialization")
+        """The annealing schedule at the current iteration (geometric, start to end)."""
+        progress = min(self.iteration / max(self.anneal_iter, 1), 1.0)
+        ratio = self.noise_start * (self.noise_end / self.noise_start) ** progress
+        return max(ratio * self.mean_power, self.noise_floor)
 
     def _blocks(self):  # -> Iterator[slice]
         for start in range(0, self.n_freqs, self.block_frequencies):
             yield slice(start, min(start + self.block_frequencies, self.n_freqs))
 
-    def _source_variances(self, block: slice) -> NDArray:
-        """σ_j,fn on a block of frequencies, (J, F_b, N)."""
-        W, H = self.source.W[block], self.source.H
-        return np.stack(
-            [W[:, self.labels == j] @ H[self.labels == j] for j in range(self.n_sources)]
-        )
-
     def _posterior(self, block: slice) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
         """E-step quantities on a block: σ (J,F,N), z (F,N,J), Σ_x⁻¹A (F,N,I,J), logdet, Σ_x⁻¹x."""
-        A = self.A[block]  # (F_b, I, J)
-        sigma = self._source_variances(block)
-        covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj())
-        covariance[..., np.arange(self.n_mics), np.arange(self.n_mics)] += self.noise[block][
-            :, None, :
-        ]
-        inverse, logdet = _inverse_and_logdet(covariance)
-        X = self.X[block]
-        whitened = np.einsum("fnik,fnk->fni", inverse, X)  # Σ_x⁻¹ x
-        z = np.einsum("fij,fni->fnj", A.conj(), whitened)
-        inverse_A = np.einsum("fnik,fkj->fnij", inverse, A)
-        return sigma, z, inverse_A, logdet, whitened
+        sigma = source_powers(self.source.W[block], self.source.H, self.labels)
+        return (sigma, *_em_posterior(self.X[block], self.A[block], sigma, self.noise[block]))
 
     def step(self) -> None:
         source = self.source
@@ -433,10 +416,7 @@ class ConvolutiveEMModel:
     def normalize(self) -> None:
         """Unit-norm columns of A with their energy moved into W_j's rows, then W's columns."""
         norms = np.linalg.norm(self.A, axis=1)  # (F, J)
-        movable = np.array(
-            [self.source.free[self.labels == j].all() for j in range(self.n_sources)]
-        )
-        norms[:, ~movable] = 1
+        norms[:, ~self.source.free_sources(self.labels)] = 1
         norms[~(norms > 0)] = 1  # a vanished column stays as it is
         self.A /= norms[:, None, :]
         self.source.W *= (norms**2)[:, self.labels]
@@ -463,12 +443,24 @@ def em_images(
     X: NDArray, A: NDArray, W: NDArray, H: NDArray, labels: NDArray, noise: NDArray
 ) -> NDArray[np.complexfloating]:
     """Multichannel Wiener images ŝ_ij = a_ij σ_j a_jᴴ Σ_x⁻¹ x, shape (J, F, N, I)."""
-    n_sources = int(labels.max()) + 1
-    sigma = np.stack([W[:, labels == j] @ H[labels == j] for j in range(n_sources)])
-    covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj())
-    n_mics = X.shape[2]
-    covariance[..., np.arange(n_mics), np.arange(n_mics)] += noise[:, None, :]
-    inverse, _ = _inverse_and_logdet(covariance)
-    z = np.einsum("fij,fnik,fnk->fnj", A.conj(), inverse, X)
+    sigma = source_powers(W, H, labels)
+    z = _em_posterior(X, A, sigma, noise)[0]
     s_hat = sigma * z.transpose(2, 0, 1)  # (J, F, N)
     return np.einsum("fij,jfn->jfni", A, s_hat)
+
+
+def _em_posterior(
+    X: NDArray, A: NDArray, sigma: NDArray, noise: NDArray
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """E-step terms: z = Aᴴ Σ_x⁻¹ x (F,N,J), Σ_x⁻¹ A (F,N,I,J), log det Σ_x, Σ_x⁻¹ x.
+
+    X (F, N, I), A (F, I, J), sigma (J, F, N), noise (F, I); Σ_x = A diag(σ) Aᴴ + diag(noise).
+    """
+    n_mics = X.shape[2]
+    covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj())
+    covariance[..., np.arange(n_mics), np.arange(n_mics)] += noise[:, None, :]
+    inverse, logdet = _inverse_and_logdet(covariance)
+    whitened = np.einsum("fnik,fnk->fni", inverse, X)
+    z = np.einsum("fij,fni->fnj", A.conj(), whitened)
+    inverse_A = np.einsum("fnik,fkj->fnij", inverse, A)
+    return z, inverse_A, logdet, whitened
