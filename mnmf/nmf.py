@@ -337,7 +337,8 @@ class ISNMFEMModel(_SingleChannelData):
             posterior *= gain
             source.update_from_posterior(k, posterior)
             model -= component
-            model += np.outer(W[:, k], H[k])
+            np.outer(W[:, k], H[k], out=component)  # the new P_k, in the same buffer
+            model += component
             np.maximum(model, self.floor, out=model)  # rounding in the update must not cross it
         source.normalize()
 
