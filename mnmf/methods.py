@@ -15,8 +15,11 @@ Methods
     Multichannel NMF with per-source spatial gains by multiplicative updates
     (:func:`mnmf.fit_mnmf`, Ozerov & Févotte 2010); works for J > I.
 ``"mnmf-em"``
-    Multichannel NMF with convolutive mixing filters by EM, started from a gains-MU
-    run (``init="gains"``; the EM is sensitive to its start).
+    Multichannel NMF with convolutive mixing filters by EM (100 iterations).
+    Both MNMF methods start from a peer's solution by default (``init="auto"``:
+    ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I; see
+    :func:`mnmf.multichannel.auto_init`) — the models are sensitive to their start.
+    ``init="random"`` or ``"gains"`` give the models on their own.
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.
@@ -29,8 +32,6 @@ Methods
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from mnmf._validation import (
 )
 from mnmf.multichannel import fit_mnmf
 from mnmf.nmf import fit_nmf
+from mnmf.peers import peer_images
 from mnmf.separation import group_components, wiener_masks
 from mnmf.stft import istft, stft
 
@@ -118,8 +120,10 @@ def separate(
     if method == "nmf":
         spectra = _nmf_images(X, n_sources, generator, options)
     elif method in ("mnmf-mu", "mnmf-em"):
+        defaults: dict[str, Any] = {"init": "auto"}
         if method == "mnmf-em":
-            options = {"spatial": "convolutive", "algorithm": "em", "init": "gains"} | options
+            defaults |= {"spatial": "convolutive", "algorithm": "em", "max_iter": 100}
+        options = defaults | options
         try:
             fit = fit_mnmf(X, n_sources, rng=generator, **options)
         except TypeError as error:  # an unknown keyword in options
@@ -130,7 +134,7 @@ def separate(
     elif method == "oracle-irm":
         spectra = _oracle_images(X, n_sources, references, signal.shape, n_fft, hop, options)
     else:
-        spectra = _pyroomacoustics_images(X, n_sources, method, generator, options)
+        spectra = peer_images(X, n_sources, method, rng=generator, options=options)
     return np.stack([istft(S, n_fft=n_fft, hop=hop, length=length) for S in spectra])
 
 
@@ -190,51 +194,3 @@ def _oracle_images(
     silent = total <= 0
     masks = np.where(silent, 1.0 / n_sources, weights / np.where(silent, 1.0, total))
     return masks * X[None]
-
-
-@contextmanager
-def _seeded_global_numpy(rng: np.random.Generator) -> Iterator[None]:
-    """Seed NumPy's legacy global generator from ``rng`` for a block, then restore it."""
-    # pyroomacoustics draws its initializations from the legacy global generator.
-    saved = np.random.get_state()  # noqa: NPY002
-    np.random.seed(int(rng.integers(2**32)))  # noqa: NPY002
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)  # noqa: NPY002
-
-
-def _pyroomacoustics_images(
-    X: NDArray, n_sources: int, method: str, rng: np.random.Generator, options: dict[str, Any]
-) -> NDArray:
-    import pyroomacoustics as pra
-
-    n_mics = X.shape[2]
-    if method in ("auxiva", "ilrma") and n_sources > n_mics:
-        raise ValueError(
-            f"method {method!r} separates at most as many sources as microphones "
-            f"(I={n_mics}); got n_sources={n_sources}"
-        )
-    algorithms: dict[str, Callable[..., NDArray]] = {
-        "auxiva": lambda Xp: pra.bss.auxiva(Xp, n_src=n_sources, proj_back=False, **options),
-        "ilrma": lambda Xp: pra.bss.ilrma(Xp, n_src=n_sources, proj_back=False, **options),
-        "fastmnmf2": lambda Xp: pra.bss.fastmnmf2(Xp, n_src=n_sources, **options),
-    }
-    frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))  # pyroomacoustics: (N, F, I)
-    try:
-        with _seeded_global_numpy(rng):
-            separated = algorithms[method](frames_first)  # (N, F, J)
-    except TypeError as error:  # an unknown keyword in options
-        raise ValueError(
-            f"method {method!r} rejected its options {sorted(options)}: {error}"
-        ) from None
-    # Projection back (Murata et al. 2001): the least-squares scale of each output on
-    # each microphone turns outputs into images; pyroomacoustics returns the conjugate.
-    images = np.stack(
-        [
-            separated * np.conj(pra.bss.projection_back(separated, frames_first[:, :, i]))[None]
-            for i in range(n_mics)
-        ],
-        axis=-1,
-    )  # (N, F, J, I)
-    return images.transpose(2, 1, 0, 3)  # (J, F, N, I)

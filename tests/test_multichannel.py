@@ -314,3 +314,69 @@ def test_em_from_a_gains_run(rng):
         fit_mnmf(X, 2, spatial="convolutive", algorithm="em", A=np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="algorithm"):
         fit_mnmf(X, 2, spatial="convolutive", algorithm="mu")
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("init", ["ilrma", "auxiva"])
+def test_em_from_a_peer_start_recovers_planted_problems(seed, init):
+    """From an ILRMA/AuxIVA start the EM lands within 1 dB of its fit started from the
+    truth on each of six planted problems (measured: within 0.05-0.4 dB, at 19-23 dB);
+    from random / gains-MU starts it fell into per-frequency permutations on four of
+    the six (0.3-10 dB)."""
+    rng = np.random.default_rng(seed)
+    images, X, W, H, A, _, _ = planted_convolutive(rng)
+    options = dict(n_components=2, spatial="convolutive", algorithm="em", max_iter=100, rng=seed)
+    started = fit_mnmf(X, 2, init=init, init_iter=50, **options)
+    from_truth = fit_mnmf(X, 2, W=W, H=H, A=A, **options)
+    reached = np.mean(stft_sdr(images, started.image_spectrograms(X)))
+    best = np.mean(stft_sdr(images, from_truth.image_spectrograms(X)))
+    assert reached > best - 1.0
+    assert increases(started.cost).size == 0
+
+
+def test_auto_init_picks_a_peer_that_fits_the_problem():
+    from mnmf.multichannel import auto_init
+
+    assert auto_init(2, 2) == "ilrma"
+    assert auto_init(2, 4) == "auxiva"
+    assert auto_init(3, 2) == "fastmnmf2"
+    assert auto_init(2, 1) == "random"
+
+
+def test_peer_start_for_the_gains_model_and_given_templates(rng):
+    _, X, W, *_ = planted_convolutive(rng, n_sources=3)
+    inst = fit_mnmf(
+        X,
+        3,
+        n_components=2,
+        mixing="instantaneous",
+        init="fastmnmf2",
+        init_iter=5,
+        max_iter=5,
+        rng=1,
+    )
+    assert inst.Q.shape == (2, 3)
+    np.testing.assert_allclose(inst.Q.sum(axis=0), 1.0, rtol=1e-6)
+    conv = fit_mnmf(X, 3, n_components=2, init="fastmnmf2", init_iter=5, max_iter=5, rng=1)
+    assert conv.Q.shape == (2, 3, X.shape[0])
+    # Supervised: the given templates survive the peer start and the EM.
+    fixed = fit_mnmf(
+        X,
+        3,
+        n_components=2,
+        spatial="convolutive",
+        algorithm="em",
+        init="fastmnmf2",
+        init_iter=5,
+        W=W,
+        fix_W=True,
+        max_iter=5,
+        rng=1,
+    )
+    np.testing.assert_array_equal(fixed.W, W)
+    with pytest.raises(ValueError, match="at most as many sources"):
+        fit_mnmf(X, 3, init="ilrma")
+    with pytest.raises(ValueError, match='init="gains" starts the convolutive EM'):
+        fit_mnmf(X, 3, init="gains")
+    with pytest.raises(ValueError, match="init_iter"):
+        fit_mnmf(X, 2, init="auxiva", init_iter=0)
