@@ -13,7 +13,7 @@ from mnmf.multichannel import MNMFResult, fit_mnmf
 from mnmf.nmf import NMFResult, fit_nmf
 from mnmf.separation import group_components, separate_components, wiener_masks
 from mnmf.simulate import Mixture, instantaneous_mix, simulate_room
-from mnmf.sources import NMFSource
+from mnmf.sources import NMFSource, SmoothNMFSource
 from mnmf.stft import istft, stft
 
 __version__ = "0.1.0"
@@ -29,6 +29,7 @@ __all__ = [
     "Mixture",
     "NMFResult",
     "NMFSource",
+    "SmoothNMFSource",
     "SourcePool",
     "beta_divergence",
     "evaluate",

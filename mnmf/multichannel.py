@@ -17,14 +17,13 @@ from mnmf.divergence import mm_exponent
 from mnmf.engine import Callback, FitResult, run
 from mnmf.nmf import fit_nmf
 from mnmf.peers import PEERS, peer_images
-from mnmf.sources import NMFSource
+from mnmf.sources import SOURCE_MODELS, make_source
 from mnmf.spatial import ConvolutiveEMModel, GainsModel, em_images, gains_images
 from mnmf.stft import istft
 
 SPATIAL_MODELS = ("gains", "convolutive")
 ALGORITHMS = {"gains": ("mu",), "convolutive": ("em",)}
 INITS = ("random", "auto", "gains", *PEERS)
-SOURCE_MODELS = ("isnmf",)
 
 
 @dataclass(frozen=True)
@@ -134,6 +133,7 @@ def fit_mnmf(
     algorithm: str = "mu",
     mixing: str = "convolutive",
     source_model: str = "isnmf",
+    smoothness: float | ArrayLike | None = None,
     exponent: str = "mm",
     max_iter: int = 200,
     tol: float = 1e-5,
@@ -170,8 +170,13 @@ def fit_mnmf(
         the convolutive model (the likelihood never decreases with ``noise="estimate"``).
     mixing : {"convolutive", "instantaneous"}
         Gains model only: gains per frequency, or constant over frequency (panned mixes).
-    source_model : {"isnmf"}
-        Spectral model of each source.
+    source_model : {"isnmf", "smooth"}
+        Spectral model of each source: IS-NMF, or smooth IS-NMF (Févotte 2011) with
+        penalty λ Σ_k Σ_n d_IS(h_{k,n−1} | h_{k,n}) — in the MU its H update is the MM
+        step of the penalized C2 cost, in the EM its M-step maximizes the penalized
+        expected log-likelihood; both keep their monotonicity.
+    smoothness : float or array of shape (K,)
+        λ ≥ 0 of ``source_model="smooth"`` (required by it, refused otherwise).
     exponent : {"mm", "heuristic"}
         MU exponent ½ (MM, guaranteed descent) or 1.
     max_iter, tol, check_every, rng, callbacks, progress
@@ -238,7 +243,10 @@ def fit_mnmf(
             gains = np.abs(start["A"].transpose(1, 2, 0)) ** 2  # (I, J, F)
             Q = gains.mean(axis=2) if mixing == "instantaneous" else gains
     if spatial == "gains":
-        source = NMFSource(labels.size, W=W, H=H, fix_W=fix_W)
+        source = make_source(
+            source_model, labels.size, smoothness=smoothness, W=W, H=H, fix_W=fix_W
+        )
+        source.check_data_model(beta=0.0, exponent=mm_exponent(0.0) if exponent == "mm" else 1.0)
         model = GainsModel(
             np.abs(spectra) ** 2,  # (F, N, I), float32 for complex64
             source,
@@ -263,7 +271,9 @@ def fit_mnmf(
             W = start.W if W is None else W
             H = start.H if H is None else H
             A = _principal_filters(start.image_spectrograms(spectra)) if A is None else A
-        source = NMFSource(labels.size, W=W, H=H, fix_W=fix_W)
+        source = make_source(
+            source_model, labels.size, smoothness=smoothness, W=W, H=H, fix_W=fix_W
+        )
         model = ConvolutiveEMModel(spectra, source, labels, A=A, noise=noise)
     fit = run(
         model,

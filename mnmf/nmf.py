@@ -39,7 +39,7 @@ from mnmf.divergence import (
     mu_ratios,
 )
 from mnmf.engine import Callback, FitResult, run
-from mnmf.sources import NMFSource
+from mnmf.sources import NMFSource, make_source
 
 #: Bytes of one frame block's working set: the data block and a work array of twice its
 #: size (model, ratios). Large enough that per-call overhead of the small matrix
@@ -355,6 +355,8 @@ def fit_nmf(
     *,
     beta: float = 0.0,
     algorithm: str = "mu",
+    source_model: str = "isnmf",
+    smoothness: float | ArrayLike | None = None,
     exponent: str = "mm",
     max_iter: int = 200,
     tol: float = 1e-5,
@@ -384,6 +386,13 @@ def fit_nmf(
     algorithm : {"mu", "em"}
         Multiplicative updates (any β) or EM/SAGE (β = 0 only; slower per iteration,
         the reference of Févotte et al. 2009).
+    source_model : {"isnmf", "smooth"}
+        Plain NMF, or smooth IS-NMF (Févotte 2011, :class:`mnmf.SmoothNMFSource`): the
+        cost adds λ Σ_k Σ_n d_IS(h_{k,n−1} | h_{k,n}), favouring slowly varying
+        activations; needs β = 0 and the MM exponent (MU) or ``algorithm="em"``.
+    smoothness : float or array of shape (K,)
+        λ ≥ 0 of the smooth model (required by it, refused by "isnmf"); λ = 0 is
+        plain IS-NMF.
     exponent : {"mm", "heuristic"}
         MU exponent: "mm" uses γ(β) of :func:`mnmf.mm_exponent`, under which the cost
         provably never increases; "heuristic" uses 1 for every β (often faster, no
@@ -427,7 +436,16 @@ def fit_nmf(
     ((64, 3), (3, 100))
     """
     data = nonnegative_matrix(V, name="V")
-    source = NMFSource(n_components, W=W, H=H, fix_W=fix_W, H_mask=H_mask, normalize=normalize)
+    source = make_source(
+        source_model,
+        n_components,
+        smoothness=smoothness,
+        W=W,
+        H=H,
+        fix_W=fix_W,
+        H_mask=H_mask,
+        normalize=normalize,
+    )
     model = build_nmf_model(
         data, source, beta=beta, algorithm=algorithm, exponent=exponent, n_threads=n_threads
     )
@@ -439,7 +457,7 @@ def fit_nmf(
         rng=rng,
         callbacks=callbacks,
         progress=progress,
-        description=f"NMF β={beta:g} {algorithm}",
+        description=f"NMF β={beta:g} {algorithm}" + (" smooth" if source_model == "smooth" else ""),
     )
     return NMFResult(**vars(fit))
 
@@ -464,6 +482,7 @@ def build_nmf_model(
             raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
         return ISNMFEMModel(V, source)
     gamma = mm_exponent(beta) if exponent == "mm" else 1.0
+    source.check_data_model(beta=beta, exponent=gamma)
     return BetaNMFModel(
         V, source, beta=beta, exponent=gamma, block_bytes=block_bytes, n_threads=n_threads
     )

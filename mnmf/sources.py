@@ -200,7 +200,8 @@ class NMFSource:
         tiny = np.finfo(self.W.dtype).tiny
         n_freqs, n_frames = posterior_power.shape
         # Where w (or h) is 0 the posterior power is exactly 0 too: the floor gives 0, not 0/0.
-        h_new = (np.reciprocal(np.maximum(self.W[:, k], tiny)) @ posterior_power) / n_freqs
+        sums = np.reciprocal(np.maximum(self.W[:, k], tiny)) @ posterior_power
+        h_new = self._h_from_posterior_sums(sums[None], n_freqs, rows=slice(k, k + 1))[0]
         self.H[k] = h_new
         if self.free[k]:
             self.W[:, k] = (posterior_power @ np.reciprocal(np.maximum(h_new, tiny))) / n_frames
@@ -229,8 +230,17 @@ class NMFSource:
 
     def em_end(self) -> None:
         """Finish the M-step: h_kn = mean_f u_kfn / w_fk (u = 0 where h = 0: zeros stay)."""
-        self.H = (self._em_sum / self.W.shape[0]).astype(self.H.dtype)
+        self.H = self._h_from_posterior_sums(
+            self._em_sum, self.W.shape[0], rows=slice(None)
+        ).astype(self.H.dtype)
         del self._em_sum
+
+    def _h_from_posterior_sums(self, sums: NDArray, n_freqs: int, *, rows: slice) -> NDArray:
+        """EM M-step for the H rows ``rows`` given S_kn = Σ_f u_kfn / w_fk, (K', N).
+
+        Plain NMF: h = S / F, the maximizer of Σ_f −log(w h) − u / (w h).
+        """
+        return sums / n_freqs
 
     def normalize(self) -> None:
         """Free columns of W to unit sum, the scale moved into H (cost unchanged)."""
@@ -254,9 +264,226 @@ class NMFSource:
         """Extra cost terms of the source model (none for plain NMF)."""
         return 0.0
 
+    def check_data_model(self, *, beta: float, exponent: float) -> None:
+        """Refuse data models whose statistics this source model cannot use (none here)."""
+
     def parameters(self, *, scale: float) -> dict[str, NDArray]:
         """W and H in the user's units (copies)."""
         return {"W": self.W.copy(), "H": self.H * self.H.dtype.type(scale)}
+
+
+class SmoothNMFSource(NMFSource):
+    """Smooth IS-NMF (Févotte 2011): P = W H with a penalty on jumps of H over frames.
+
+    The cost adds to the IS data term (single- or multichannel) the penalty
+
+        λ_k Σ_{n≥2} d_IS(h_{k,n−1} | h_{k,n}),
+
+    which favours activations that change slowly and is invariant to the scale of each
+    row of H (so normalizing W's columns changes nothing). λ = 0 is plain IS-NMF.
+
+    H updates (both vectorized over frames: all even frames, then all odd frames — a
+    frame's update only sees its neighbours, so each half-step minimizes exactly):
+
+    - MU (MM): with G⁺ = Wᵀ V̂⁻¹ and G⁻ = Wᵀ(V V̂⁻²) at the current H̃ (the numerator and
+      denominator any data model hands over), every h_kn minimizes the IS majorizer
+      G⁺ h + G⁻ h̃² / h plus its exact penalty terms: the positive root of
+      a h² + b h − c = 0 with a = G⁺ + λ / h_{n+1}, c = G⁻ h̃² + λ h_{n−1}, b = 0 inside,
+      b = −λ for the first frame (no h_{n−1} term) and +λ for the last (no h_{n+1}).
+    - EM M-step: with S = Σ_f u / w from the posterior powers u, every h_kn maximizes
+      the expected complete-data log-likelihood minus the penalty: the positive root
+      with a = λ / h_{n+1}, b = F + λ (last) − λ (first), c = S + λ h_{n−1}.
+
+    The cost never increases under either. W: the plain IS updates.
+
+    Parameters
+    ----------
+    n_components : int
+    smoothness : float or array of shape (K,)
+        λ ≥ 0, one for all components or one per component.
+    W, H, fix_W, normalize
+        As :class:`NMFSource`. ``H_mask`` is refused (a zero in H makes the penalty
+        infinite); zeros of a given H are raised to the smallest normal number.
+    """
+
+    frame_separable = False
+
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        smoothness: float | ArrayLike,
+        W: ArrayLike | None = None,
+        H: ArrayLike | None = None,
+        fix_W: bool | Sequence[int] | ArrayLike = False,
+        H_mask: ArrayLike | None = None,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__(n_components, W=W, H=H, fix_W=fix_W, normalize=normalize)
+        if H_mask is not None:
+            raise ValueError(
+                "H_mask cannot be combined with the smooth source model: a zero activation "
+                "makes the smoothness penalty infinite"
+            )
+        self.smoothness = _smoothness(smoothness, n_components)
+
+    def check_data_model(self, *, beta: float, exponent: float) -> None:
+        """Smooth NMF's updates are MM steps of the IS divergence with exponent ½."""
+        if beta != 0:
+            raise ValueError(f"the smooth source model needs beta=0 (IS divergence), got {beta}")
+        if exponent != 0.5:
+            raise ValueError(
+                'the smooth source model takes only exponent="mm" (its H update is the exact '
+                "minimizer of the IS majorizer)"
+            )
+
+    def initialize(
+        self, rng: np.random.Generator, *, mean_power: float, scale: float, dtype: np.dtype
+    ) -> None:
+        super().initialize(rng, mean_power=mean_power, scale=scale, dtype=dtype)
+        # The penalty needs positive activations: zeros of a given H (or of a start that
+        # underflowed) become the smallest normal number.
+        np.maximum(self.H, np.finfo(dtype).tiny, out=self.H)
+        self._lambda = self.smoothness.astype(dtype)[:, None]  # (K, 1)
+
+    def update_H_mu(
+        self,
+        numerator: NDArray,
+        denominator: NDArray,
+        exponent: float,
+        *,
+        frames: slice = slice(None),
+    ) -> None:
+        """MM update of every frame from G⁻ = ``numerator`` and G⁺ = ``denominator`` (K, N)."""
+        if frames != slice(None):
+            raise ValueError("the smooth source model updates all frames at once")
+        if not np.any(self._lambda):
+            super().update_H_mu(numerator, denominator, exponent)
+            return
+        data_term = numerator * self.H**2  # G⁻ h̃²
+        self.H = _smooth_pass(
+            self.H, a=denominator, b=np.zeros_like(self.H), c=data_term, lam=self._lambda
+        )
+
+    def _h_from_posterior_sums(self, sums: NDArray, n_freqs: int, *, rows: slice) -> NDArray:
+        lam = self._lambda[rows]
+        if not np.any(lam):
+            return sums / n_freqs
+        start = self.H[rows].astype(sums.dtype, copy=True)
+        return _smooth_pass(
+            start,
+            a=np.zeros_like(start),
+            b=np.full_like(start, n_freqs),
+            c=sums,
+            lam=lam.astype(sums.dtype),
+        )
+
+    def penalty(self) -> float:
+        """λ_k Σ_{n≥2} d_IS(h_{k,n−1} | h_{k,n}), summed over components (float64)."""
+        if self.H.shape[1] < 2 or not np.any(self.smoothness):
+            return 0.0
+        return float(np.sum(self.smoothness[:, None] * smoothness_terms(self.H)))
+
+
+SOURCE_MODELS = ("isnmf", "smooth")
+
+
+def make_source(
+    source_model: str,
+    n_components: int,
+    *,
+    smoothness: float | ArrayLike | None = None,
+    **options: object,
+) -> NMFSource:
+    """The source model named ``source_model`` ("isnmf" or "smooth") with ``options``
+    (``W``, ``H``, ``fix_W``, ``H_mask``, ``normalize``).
+
+    ``smoothness`` (λ) is required by "smooth" and refused by "isnmf", so that a
+    forgotten or misplaced λ is an error rather than a silent plain NMF.
+    """
+    if source_model not in SOURCE_MODELS:
+        raise ValueError(f"source_model must be one of {list(SOURCE_MODELS)}, got {source_model!r}")
+    if source_model == "smooth":
+        if smoothness is None:
+            raise ValueError(
+                "source_model='smooth' needs smoothness=λ (a float ≥ 0, or one per component)"
+            )
+        return SmoothNMFSource(n_components, smoothness=smoothness, **options)  # type: ignore[arg-type]
+    if smoothness is not None:
+        raise ValueError("smoothness applies to source_model='smooth' only")
+    return NMFSource(n_components, **options)  # type: ignore[arg-type]
+
+
+def smoothness_terms(H: ArrayLike) -> NDArray[np.float64]:
+    """d_IS(h_{k,n−1} | h_{k,n}) for n = 2…N, shape (K, N−1), in float64.
+
+    Entries are floored at the smallest normal number, so the value stays finite.
+    """
+    activations = np.maximum(np.asarray(H, dtype=np.float64), np.finfo(np.float64).tiny)
+    ratio = activations[:, :-1] / activations[:, 1:]
+    return ratio - np.log(ratio) - 1.0
+
+
+def _smooth_pass(H: NDArray, *, a: NDArray, b: NDArray, c: NDArray, lam: NDArray) -> NDArray:
+    """Even frames then odd frames: h_n ← positive root of A h² + B h − C = 0 with
+    A = a + λ / h_{n+1}, B = b + λ·[n last] − λ·[n first], C = c + λ h_{n−1}.
+
+    ``a``, ``b``, ``c`` and ``H`` are (K, N), ``lam`` (K, 1); returns the new H (a copy).
+    """
+    H = H.copy()
+    n_frames = H.shape[1]
+    tiny = np.finfo(H.dtype).tiny
+    for parity in (0, 1):
+        frames = slice(parity, None, 2)
+        A, B, C = a[:, frames].copy(), b[:, frames].copy(), c[:, frames].copy()
+        width = A.shape[1]
+        if width == 0:
+            continue
+        # Neighbours of frames parity, parity + 2, …: previous n − 1 (frame 0 has none),
+        # next n + 1 (frame N − 1 has none). Odd frames see the even frames just updated.
+        if parity == 0:
+            C[:, 1:] += lam * H[:, 1::2][:, : width - 1]
+        else:
+            C += lam * H[:, 0::2][:, :width]
+        following = H[:, parity + 1 :: 2]
+        n_next = following.shape[1]
+        A[:, :n_next] += lam / np.maximum(following, tiny)
+        if parity == 0:
+            B[:, 0] -= lam[:, 0]  # frame 0: −λ log h from d(h_0 | h_1)
+        if (n_frames - 1) % 2 == parity:
+            B[:, -1] += lam[:, 0]  # frame N−1: +λ log h from d(h_{N−2} | h_{N−1})
+        H[:, frames] = _positive_root(A, B, C)
+    return H
+
+
+def _positive_root(a: NDArray, b: NDArray, c: NDArray) -> NDArray:
+    """The root h ≥ 0 of a h² + b h − c = 0 (a, c ≥ 0), in the form without cancellation."""
+    tiny = np.finfo(a.dtype).tiny
+    discriminant = np.sqrt(b * b + 4 * a * c)
+    upper = np.maximum(b + discriminant, tiny)  # b > 0: h = 2c / (b + √Δ)
+    lower = np.maximum(2 * a, tiny)  # b ≤ 0: h = (√Δ − b) / 2a
+    root = np.where(b > 0, 2 * c / upper, (discriminant - b) / lower)
+    return np.maximum(root, tiny)
+
+
+def _smoothness(value: float | ArrayLike, n_components: int) -> NDArray[np.float64]:
+    """λ as a (K,) float64 array; a clear error for negative, NaN or mis-shaped values."""
+    array = np.asarray(value)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"smoothness must be a real number or one per component, got {value!r}")
+    array = array.astype(np.float64)
+    if array.ndim == 0:
+        array = np.full(n_components, float(array))
+    elif array.shape != (n_components,):
+        raise ValueError(
+            f"smoothness must be a scalar or have shape (K,) = ({n_components},), "
+            f"got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"smoothness must be finite, got {value!r}")
+    if np.any(array < 0):
+        raise ValueError(f"smoothness must be >= 0, got {value!r}")
+    return array
 
 
 def _nonnegative(value: ArrayLike, *, name: str) -> NDArray:
