@@ -45,7 +45,7 @@ def write_audio(
         peak = float(np.max(np.abs(samples)))
         if peak > 0:
             samples = samples * (0.99 / peak)
-    return _atomic_write(
+    return atomic_write(
         Path(path),
         lambda temporary: soundfile.write(temporary, samples, fs, subtype="FLOAT", format="WAV"),
     )
@@ -54,10 +54,10 @@ def write_audio(
 def write_json(path: str | os.PathLike, data: object) -> Path:
     """Write ``data`` as indented JSON, atomically (a crash leaves the old file or none)."""
     text = json.dumps(data, indent=2, allow_nan=True)
-    return _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text + "\n"))
+    return atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text + "\n"))
 
 
-def _atomic_write(destination: Path, write: Callable[[str], object]) -> Path:
+def atomic_write(destination: Path, write: Callable[[str], object]) -> Path:
     """Write through a temporary file in the same folder, then rename it into place."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
