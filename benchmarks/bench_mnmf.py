@@ -101,12 +101,15 @@ def quality_scenes(seed: int):
 def scene_options(scene: str, method: str) -> dict:
     """Peers: 100 iterations (above their defaults of 20-30, which score lower). MNMF:
     ``separate``'s defaults (peer start, see ``mnmf.multichannel.auto_init``), plus on
-    the music scene 8 components per source and, for gains-MU, instantaneous gains."""
+    the music scene 8 components per source, a 30-iteration FastMNMF2 start (its own
+    default; 50 and 100 scored lower, see RESULTS.md) and, for gains-MU, instantaneous
+    gains."""
     if not method.startswith("mnmf"):
         return {"n_iter": 100}
     if "inst" not in scene:
         return {}
-    return {"n_components": 8} | ({"mixing": "instantaneous"} if method == "mnmf-mu" else {})
+    music = {"n_components": 8, "init_iter": 30}
+    return music | ({"mixing": "instantaneous"} if method == "mnmf-mu" else {})
 
 
 def quality(seeds: int) -> None:
