@@ -138,7 +138,7 @@ def upmix(components: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.stack([left, right], axis=1)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
     parser.add_argument("--out", type=Path, default=Path("outputs/smooth_study"))
@@ -237,10 +237,10 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "lambdas": summary,
     }
-    write_json(out / "metrics.json", metrics)
+    write_json(out / metrics_name, metrics)
     print(
         f"wrote {out}/: cost_mm_vs_em.png activations.png smoothness.png masks.png "
-        "component_*.wav mixture.wav upmix.wav metrics.json"
+        f"component_*.wav mixture.wav upmix.wav {metrics_name}"
     )
     return metrics
 

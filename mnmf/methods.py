@@ -32,6 +32,7 @@ Methods
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from mnmf._validation import (
     finite_real,
     positive_int,
 )
+from mnmf.engine import FitResult
 from mnmf.multichannel import fit_mnmf
 from mnmf.nmf import fit_nmf
 from mnmf.peers import peer_images
@@ -64,8 +66,9 @@ def separate(
     references: ArrayLike | None = None,
     n_fft: int = 2048,
     hop: int | None = None,
+    return_fit: bool = False,
     **options: Any,
-) -> NDArray[np.float64]:
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], FitResult | None]:
     """Separate a multichannel mixture into the images of its sources.
 
     Parameters
@@ -86,9 +89,14 @@ def separate(
         True images; required by ``"oracle-irm"``.
     n_fft, hop : int
         STFT frame and shift (default hop ``n_fft // 4``).
+    return_fit : bool
+        Also return the model fit (:class:`mnmf.engine.FitResult`: parameters, cost
+        history, timings) of the NMF methods, None for the others.
     **options
         Passed to the method: for ``"nmf"`` ``n_components`` (default 4 per source),
-        ``beta``, ``max_iter``, ``tol``, ``features`` (grouping); for ``"mnmf-mu"`` the
+        ``features`` (grouping) and the keywords of :func:`mnmf.fit_nmf` (``beta``,
+        ``algorithm``, ``source_model``, ``smoothness``, ``max_iter``, ``tol``,
+        ``callbacks``, ...); for ``"mnmf-mu"`` the
         keywords of :func:`mnmf.fit_mnmf` (``n_components``, ``mixing``, ``max_iter``,
         ...) and for ``"mnmf-em"`` too (``noise``, ``init``, ``init_iter``, ...); for the
         pyroomacoustics methods ``n_iter`` and their own keywords (e.g. ``model`` for
@@ -100,6 +108,8 @@ def separate(
     images : array, shape (J, samples, I)
         Float64 estimates on the mixture's scale, in no particular source order (the
         evaluation solves the permutation).
+    fit : FitResult or None
+        With ``return_fit=True`` only.
     """
     signal = as_float_array(mix, name="mix", ndim=(1, 2)).astype(np.float64)
     check_finite(signal, name="mix")
@@ -113,12 +123,14 @@ def separate(
     generator = as_generator(rng)
     length = signal.shape[0]
 
+    fit: FitResult | None = None
     if method == "mixture":
         _no_options(method, options)
-        return np.repeat(signal[None], n_sources, axis=0)
+        images = np.repeat(signal[None], n_sources, axis=0)
+        return (images, None) if return_fit else images
     X = stft(signal, n_fft=n_fft, hop=hop)  # (F, N, I)
     if method == "nmf":
-        spectra = _nmf_images(X, n_sources, generator, options)
+        spectra, fit = _nmf_images(X, n_sources, generator, options)
     elif method in ("mnmf-mu", "mnmf-em"):
         defaults: dict[str, Any] = {"init": "auto"}
         if method == "mnmf-em":
@@ -135,7 +147,8 @@ def separate(
         spectra = _oracle_images(X, n_sources, references, signal.shape, n_fft, hop, options)
     else:
         spectra = peer_images(X, n_sources, method, rng=generator, options=options)
-    return np.stack([istft(S, n_fft=n_fft, hop=hop, length=length) for S in spectra])
+    images = np.stack([istft(S, n_fft=n_fft, hop=hop, length=length) for S in spectra])
+    return (images, fit) if return_fit else images
 
 
 def _no_options(method: str, options: dict[str, Any]) -> None:
@@ -145,28 +158,22 @@ def _no_options(method: str, options: dict[str, Any]) -> None:
 
 def _nmf_images(
     X: NDArray, n_sources: int, rng: np.random.Generator, options: dict[str, Any]
-) -> NDArray:
+) -> tuple[NDArray, FitResult]:
     settings = {"n_components": 4 * n_sources, "beta": 0.0, "max_iter": 200, "tol": 1e-5}
     features = options.pop("features", "spectra")
-    unknown = set(options) - set(settings)
+    valid = set(inspect.signature(fit_nmf).parameters) - {"V", "rng"}
+    unknown = set(options) - valid
     if unknown:
         raise ValueError(
             f"method 'nmf' got unknown option(s) {sorted(unknown)}; valid: "
-            f"{[*sorted(settings), 'features']}"
+            f"{[*sorted(valid), 'features']}"
         )
     settings |= options
     power = np.mean(np.abs(X) ** 2, axis=2)
-    fit = fit_nmf(
-        power,
-        settings["n_components"],
-        beta=settings["beta"],
-        max_iter=settings["max_iter"],
-        tol=settings["tol"],
-        rng=rng,
-    )
+    fit = fit_nmf(power, rng=rng, **settings)
     labels = group_components(fit.W, fit.H, n_sources, features=features)
     masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F, N)
-    return masks[..., None] * X[None]
+    return masks[..., None] * X[None], fit
 
 
 def _oracle_images(

@@ -1,0 +1,128 @@
+"""Figures of one run (PNG, written atomically): spectrograms, W/H, cost, SDR track."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+import mnmf
+from mnmf.engine import FitResult
+from mnmf.io import atomic_write
+
+
+def save_figure(figure: plt.Figure, path: Path) -> str:
+    """Write a figure as PNG atomically, close it, return its file name."""
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+    plt.close(figure)
+    return path.name
+
+
+def _decibels(power: np.ndarray, floor_db: float = -80.0) -> np.ndarray:
+    power = np.asarray(power, dtype=np.float64)
+    peak = max(float(power.max()), np.finfo(float).tiny)
+    return np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), floor_db)
+
+
+def spectrograms(X, estimates, fs, n_fft, hop) -> plt.Figure:
+    """Mixture and every estimate at the first microphone, dB re the mixture's peak."""
+    panels = [("mixture", np.abs(X[:, :, 0]) ** 2)]
+    for j, estimate in enumerate(estimates):
+        S = mnmf.stft(estimate[:, 0], n_fft=n_fft, hop=hop)
+        panels.append((f"estimate {j + 1}", np.abs(S) ** 2))
+    peak = max(float(panels[0][1].max()), np.finfo(float).tiny)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
+    extent = (0, X.shape[1] * hop / fs, 0, fs / 2000)
+    for axis, (title, power) in zip(np.atleast_1d(axes), panels, strict=True):
+        image = axis.imshow(
+            np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), -80.0),
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-80,
+            vmax=0,
+            extent=extent,
+        )
+        axis.set_ylabel("kHz")
+        axis.set_title(title, fontsize=9, loc="left")
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    figure.colorbar(image, ax=axes, label="dB re mixture peak", fraction=0.03)
+    return figure
+
+
+def factors(W, H, fs, hop) -> plt.Figure:
+    """Templates W (dB) and activations H (dB re each row's peak)."""
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3]}
+    )
+    left.imshow(
+        _decibels(W),
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=-60,
+        vmax=0,
+        extent=(-0.5, W.shape[1] - 0.5, 0, fs / 2000),
+        interpolation="nearest",
+    )
+    left.set(xlabel="component", ylabel="kHz", title="W (dB)")
+    rows = H / np.maximum(H.max(axis=1, keepdims=True), np.finfo(float).tiny)
+    right.imshow(
+        _decibels(rows),
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=-60,
+        vmax=0,
+        extent=(0, H.shape[1] * hop / fs, -0.5, H.shape[0] - 0.5),
+        interpolation="nearest",
+    )
+    right.set(xlabel="time (s)", ylabel="component", title="H (dB re row peak)")
+    figure.tight_layout()
+    return figure
+
+
+def cost_curve(fit: FitResult) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(6, 3.4))
+    axis.plot(np.asarray(fit.cost_iterations), np.asarray(fit.cost), "o-", ms=3)
+    axis.set(xlabel="iteration", ylabel="cost", title="cost history")
+    axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def sdr_track(track: list[dict[str, float]]) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(6, 3.4))
+    axis.plot([t["iteration"] for t in track], [t["SDR"] for t in track], "o-", ms=3)
+    axis.set(xlabel="iteration", ylabel="mean SDR (dB)", title="SDR per iteration")
+    axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def run_figures(
+    out: Path,
+    *,
+    X: np.ndarray,
+    estimates: np.ndarray,
+    fs: int,
+    n_fft: int,
+    hop: int,
+    fit: FitResult | None,
+    track: list[dict[str, float]],
+) -> list[str]:
+    """Every figure of a run into ``out``; returns the file names."""
+    names = [save_figure(spectrograms(X, estimates, fs, n_fft, hop), out / "spectrograms.png")]
+    if fit is not None and "W" in fit.params and "H" in fit.params:
+        names.append(
+            save_figure(factors(fit.params["W"], fit.params["H"], fs, hop), out / "factors.png")
+        )
+    if fit is not None and len(fit.cost) > 1:
+        names.append(save_figure(cost_curve(fit), out / "cost.png"))
+    if track:
+        names.append(save_figure(sdr_track(track), out / "sdr_track.png"))
+    return names

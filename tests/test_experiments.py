@@ -1,0 +1,214 @@
+"""The Hydra layer: presets compose, a run writes a complete folder, sweeps resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from experiments.config import register, validate
+from experiments.run import completed_metrics, run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = str(REPO / "conf")
+PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+TINY = ["data.duration=1.5", "stft.n_fft=512", "stft.hop=128"]
+
+register()
+
+
+def composed(overrides: list[str]):
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return compose("config", overrides=overrides)
+
+
+def run_cli(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.run", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_and_validates(preset):
+    cfg = composed([f"experiment={preset}", *TINY])
+    validate(cfg)
+    assert cfg.name == preset
+
+
+def test_the_seed_presets_are_all_there():
+    expected = {
+        "sine", "speech_music_single_channel", "mnmf_speech", "mnmf_music", "recorded",
+        "piano", "smooth_study", "rt60_sweep", "demo",
+    }  # fmt: skip
+    assert expected <= set(PRESETS)
+
+
+@pytest.mark.parametrize(
+    "overrides, error, match",
+    [
+        (["data.rt6=0.3"], ConfigCompositionException, "data.rt6"),
+        (["seed=abc"], ConfigCompositionException, "seed"),
+        (["data.duration=long"], ConfigCompositionException, "duration"),
+        (["model=mnmf_xx"], MissingConfigException, "mnmf_em"),  # lists the valid ones
+        (["stft=huge"], MissingConfigException, "default"),
+    ],
+)
+def test_bad_overrides_fail_at_composition(overrides, error, match):
+    with pytest.raises(error, match=match):
+        composed(overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["data.kind=cloud"], r"data.kind='cloud' is not valid; choose one of \['synthetic'"),
+        (["model.method=pca"], r"model.method='pca' is not valid; choose one of"),
+        (["data.sources=[speech,violin]"], "data.sources entry='violin'"),
+        (["stft.hop=4096"], "0 < hop <= n_fft"),
+        (["data.kind=folder"], "needs data.path"),
+    ],
+)
+def test_bad_values_fail_before_any_work(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        validate(composed(overrides))
+
+
+def test_end_to_end_run_writes_a_complete_folder(tmp_path):
+    cfg = composed([*TINY, "++model.options.max_iter=5", "++model.options.init_iter=5"])
+    objective = run_experiment(cfg, tmp_path, overrides=["test"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and completed_metrics(tmp_path) == metrics
+    assert objective == pytest.approx(metrics["objective"])
+    assert np.isfinite(objective)
+    for key in ("scores", "mixture_scores", "improvements", "timings", "fit", "versions", "seed"):
+        assert key in metrics, key
+    np.testing.assert_allclose(
+        metrics["improvements"]["ΔSDR"],
+        np.subtract(metrics["scores"]["SDR"], metrics["mixture_scores"]["SDR"]),
+    )
+    assert len(metrics["fit"]["cost"]) == len(metrics["fit"]["cost_iterations"]) >= 2
+    files = metrics["files"]
+    for name in [files["mixture"], *files["estimates"], *files["references"], *files["figures"]]:
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert {"spectrograms.png", "factors.png", "cost.png"} <= set(files["figures"])
+    assert (tmp_path / "config.yaml").read_text().startswith("name: default")
+
+
+def test_sdr_tracking_records_a_curve(tmp_path):
+    cfg = composed(
+        [*TINY, "model=mnmf_mu", "eval=track", "eval.track_every=5", "++model.options.max_iter=10"]
+    )
+    run_experiment(cfg, tmp_path)
+    track = json.loads((tmp_path / "metrics.json").read_text())["sdr_track"]
+    assert [t["iteration"] for t in track] == [5, 10]
+    assert (tmp_path / "sdr_track.png").exists()
+
+
+def test_a_failing_run_is_recorded_and_returns_nan(tmp_path):
+    cfg = composed([*TINY, "model=mnmf_mu", "++model.options.n_iter=5"])
+    assert math.isnan(run_experiment(cfg, tmp_path))
+    failure = json.loads((tmp_path / "failed.json").read_text())
+    assert failure["status"] == "failed" and "n_iter" in failure["error"]
+    assert not (tmp_path / "metrics.json").exists()
+    # A later success replaces the failure record.
+    fixed = composed([*TINY, "model=mixture"])
+    run_experiment(fixed, tmp_path)
+    assert completed_metrics(tmp_path) is not None and not (tmp_path / "failed.json").exists()
+
+
+def test_a_complete_run_is_skipped(tmp_path, capsys):
+    cfg = composed([*TINY, "model=mixture"])
+    first = run_experiment(cfg, tmp_path)
+    stamp = (tmp_path / "metrics.json").stat().st_mtime_ns
+    assert run_experiment(cfg, tmp_path) == first
+    assert (tmp_path / "metrics.json").stat().st_mtime_ns == stamp
+    assert "skip" in capsys.readouterr().out
+
+
+def test_smooth_study_task_runs_from_the_config(tmp_path):
+    from mnmf.io import write_audio
+    from mnmf.synthetic import melody
+
+    audio = tmp_path / "melody.wav"
+    write_audio(audio, melody(fs=8000, duration=2.0, rng=np.random.default_rng(0)), 8000)
+    cfg = composed(
+        [
+            "experiment=smooth_study", f"study.audio={audio}", "study.fs=8000",
+            "study.n_fft=512", "study.components=3", "study.iterations=3", "study.lambdas=[0,10]",
+        ]
+    )  # fmt: skip
+    out = tmp_path / "run"
+    run_experiment(cfg, out)
+    metrics = completed_metrics(out)
+    assert metrics is not None and metrics["task"] == "smooth_study"
+    assert "cost_mm_vs_em.png" in metrics["files"]["figures"]
+
+
+def test_import_mnmf_does_not_import_hydra():
+    code = "import sys, mnmf; assert not any(m.startswith('hydra') for m in sys.modules), 'hydra'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_joblib_multirun_resumes_and_redoes_deleted_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    arguments = [
+        "-m", "model=mnmf_mu,isnmf", *TINY, "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", "++model.options.max_iter=5",
+    ]  # fmt: skip
+    first = run_cli(*arguments)
+    assert first.returncode == 0, first.stderr[-2000:]
+    runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert len(runs) == 2 and all(completed_metrics(r) for r in runs)
+    assert "Joblib" in first.stderr + first.stdout  # the joblib launcher ran the jobs
+
+    again = run_cli(*arguments)
+    assert again.stdout.count("[mnmf-run] skip") == 2
+
+    (runs[0] / "metrics.json").unlink()
+    third = run_cli(*arguments)
+    assert third.stdout.count("[mnmf-run] skip") == 1
+    assert third.stdout.count("[mnmf-run] done") == 1
+    assert completed_metrics(runs[0]) is not None
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_way_leaves_no_valid_result_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    arguments = [
+        "data.duration=4", "model=mnmf_mu", "++model.options.max_iter=100000",
+        "++model.options.tol=0", f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", *arguments],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / ".hydra").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)  # inside the fit
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert completed_metrics(out) is None
+    assert not (out / "metrics.json").exists()
+    # The relaunch finishes it.
+    finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert completed_metrics(out) is not None
