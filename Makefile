@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The default experiment on embedded synthetic data (a simulated reverberant 2-mic
+# room): MNMF against AuxIVA and the mixture, 2 jobs in parallel, then its report.
 demo: $(STAMP)
-	$(BIN)/python -m experiments.demo --out outputs/demo
+	$(BIN)/mnmf-run -m experiment=demo
+	$(BIN)/mnmf-report outputs/sweeps/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,9 @@ from mnmf.multichannel import MNMFResult
 
 register()
 
+#: conf/ of the repository, absolute: the console script ``mnmf-run`` has no calling file
+#: that Hydra could resolve a relative path against.
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 METRICS = "metrics.json"
 FAILED = "failed.json"
 
@@ -330,7 +333,7 @@ def _versions() -> dict[str, str]:
     }
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
     runtime = HydraConfig.get()
     return run_experiment(
