@@ -145,11 +145,8 @@ def run_experiment(cfg: DictConfig, out: Path, *, overrides: list[str] | None = 
     atomic_write(out / "config.yaml", lambda temporary: Path(temporary).write_text(text))
     write_json(out / METRICS, metrics)  # last: its presence marks the run complete
     objective = metrics.get("objective", math.nan)
-    print(
-        f"[mnmf-run] done {out}: objective (mean ΔSDR) {objective:.2f} dB in "
-        f"{metrics['timings']['total']:.1f} s",
-        flush=True,
-    )
+    scored = f"mean ΔSDR {objective:.2f} dB" if math.isfinite(objective) else "nothing scored"
+    print(f"[mnmf-run] done {out}: {scored} in {metrics['timings']['total']:.1f} s", flush=True)
     return float(objective)
 
 
