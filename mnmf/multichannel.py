@@ -316,8 +316,14 @@ def _peer_start(
     """
     n_sources = int(labels.max()) + 1
     images = peer_images(spectra, n_sources, method, rng=rng, options={"n_iter": init_iter})
+    # Only a complete given W (K columns) or H can seed the per-source fits; a partial
+    # dictionary is left to the model itself.
     given_W = None if W is None else np.asarray(W)
     given_H = None if H is None else np.asarray(H)
+    if given_W is not None and (given_W.ndim != 2 or given_W.shape[1] != labels.size):
+        given_W = None
+    if given_H is not None and (given_H.ndim != 2 or given_H.shape[0] != labels.size):
+        given_H = None
     templates, activations = [], []
     for j in range(n_sources):
         members = labels == j

@@ -394,3 +394,13 @@ def test_peer_start_for_the_gains_model_and_given_templates(rng):
         fit_mnmf(X, 3, init="gains")
     with pytest.raises(ValueError, match="init_iter"):
         fit_mnmf(X, 2, init="auxiva", init_iter=0)
+
+
+def test_peer_start_with_a_partial_dictionary(rng):
+    """A dictionary for the first source only: the start ignores it, the model keeps it."""
+    _, X, W, *_ = planted_convolutive(rng)
+    fit = fit_mnmf(
+        X, 2, n_components=2, spatial="convolutive", algorithm="em", init="ilrma",
+        init_iter=5, W=W[:, :2], fix_W=True, max_iter=5, rng=0,
+    )  # fmt: skip
+    np.testing.assert_array_equal(fit.W[:, :2], W[:, :2])
