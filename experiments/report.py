@@ -54,10 +54,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from experiments.figures import save_figure
+from experiments.runfolder import FAILED, METRICS, completed_metrics, read_json
 from mnmf.io import atomic_write
 
-METRICS = "metrics.json"
-FAILED = "failed.json"
 SUMMARY_METRICS = ("SDR", "SIR", "SAR", "ΔSDR")
 # Flattened config keys that are never conditions: the model groups on its own; the
 # rest identifies a run or cannot change its scores.
@@ -163,12 +163,12 @@ def find_runs(path: Path, *, skip: Path | None = None) -> tuple[list[Run], list[
         folders[:] = sorted(f for f in folders if skipped is None or here / f != skipped)
         name = here.relative_to(root).as_posix()
         if METRICS in files:
-            metrics = _read_json(here / METRICS)
-            if metrics is not None and metrics.get("status") == "complete":
+            metrics = completed_metrics(here)
+            if metrics is not None:
                 runs.append(Run(folder=here, name=name, metrics=metrics))
                 continue
         if FAILED in files:
-            record = _read_json(here / FAILED) or {}
+            record = read_json(here / FAILED) or {}
             failed.append(
                 FailedRun(
                     folder=here,
@@ -349,8 +349,7 @@ def make_plots(
 
 
 def _save(figure: plt.Figure, path: Path, title: str) -> Plot:
-    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
-    plt.close(figure)
+    save_figure(figure, path)
     return Plot(path=path, title=title)
 
 
@@ -864,14 +863,6 @@ def _markdown_cell(text: str) -> str:
 
 
 # ---------------------------------------------------------------------- helpers
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 

@@ -19,7 +19,6 @@ Only this layer imports Hydra; :mod:`mnmf` never does.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import sys
@@ -35,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import mnmf
 from experiments.config import data_path, register, validate
+from experiments.runfolder import FAILED, METRICS, completed_metrics
 from mnmf.io import atomic_write, load_audio, write_audio, write_json
 from mnmf.multichannel import MNMFResult
 
@@ -43,18 +43,6 @@ register()
 #: conf/ of the repository, absolute: the console script ``mnmf-run`` has no calling file
 #: that Hydra could resolve a relative path against.
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-METRICS = "metrics.json"
-FAILED = "failed.json"
-
-
-# ---------------------------------------------------------------------- resume
-def completed_metrics(folder: Path) -> dict | None:
-    """The run's metrics if ``metrics.json`` is there, parses and says complete."""
-    try:
-        metrics = json.loads((folder / METRICS).read_text())
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) and metrics.get("status") == "complete" else None
 
 
 # ---------------------------------------------------------------------- data

@@ -32,20 +32,14 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 import mnmf
-from mnmf.io import atomic_write, load_audio, write_audio, write_json
+from experiments.figures import save_figure
+from mnmf.io import load_audio, write_audio, write_json
 from mnmf.separation import separate_components, wiener_masks
 from mnmf.sources import smoothness_terms
 
 DEFAULT_AUDIO = (
     Path(__file__).resolve().parents[1].parent / "shared/data/piano/ragtime_piano_30s.wav"
 )
-
-
-def save_figure(figure: plt.Figure, path: Path) -> Path:
-    """Write a figure as PNG atomically, then close it."""
-    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    plt.close(figure)
-    return path
 
 
 def plot_costs(fits: dict[str, mnmf.NMFResult], lam: float) -> plt.Figure:
