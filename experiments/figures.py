@@ -22,9 +22,13 @@ def save_figure(figure: plt.Figure, path: Path) -> str:
     return path.name
 
 
-def _decibels(power: np.ndarray, floor_db: float = -80.0) -> np.ndarray:
+def _decibels(
+    power: np.ndarray, *, peak: float | None = None, floor_db: float = -80.0
+) -> np.ndarray:
+    """10 log10(power / peak), floored at ``floor_db``; the peak defaults to power's own."""
     power = np.asarray(power, dtype=np.float64)
-    peak = max(float(power.max()), np.finfo(float).tiny)
+    if peak is None:
+        peak = max(float(power.max()), np.finfo(float).tiny)
     return np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), floor_db)
 
 
@@ -34,12 +38,12 @@ def spectrograms(X, estimates, fs, n_fft, hop) -> plt.Figure:
     for j, estimate in enumerate(estimates):
         S = mnmf.stft(estimate[:, 0], n_fft=n_fft, hop=hop)
         panels.append((f"estimate {j + 1}", np.abs(S) ** 2))
-    peak = max(float(panels[0][1].max()), np.finfo(float).tiny)
+    peak = max(float(panels[0][1].max()), np.finfo(float).tiny)  # the mixture's, for all
     figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
     extent = (0, X.shape[1] * hop / fs, 0, fs / 2000)
     for axis, (title, power) in zip(np.atleast_1d(axes), panels, strict=True):
         image = axis.imshow(
-            np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), -80.0),
+            _decibels(power, peak=peak),
             origin="lower",
             aspect="auto",
             cmap="magma",

@@ -369,7 +369,7 @@ class SmoothNMFSource(NMFSource):
         lam = self._lambda[rows]
         if not np.any(lam):
             return sums / n_freqs
-        start = self.H[rows].astype(sums.dtype, copy=True)
+        start = self.H[rows].astype(sums.dtype, copy=False)  # _smooth_pass works on a copy
         return _smooth_pass(
             start,
             a=np.zeros_like(start),

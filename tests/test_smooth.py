@@ -23,11 +23,10 @@ def penalized_cost(V, W, H, lam):
 
 
 def naive_pass(H, a, b, c, lam):
-    """Frame by frame (even frames, then odd), minimize numerically in log h:
-
-    a h + c / h + b log h − (b = F for the EM form) … written as the one-dimensional
-    objective of each frame given its neighbours at that moment:
-    (a + λ/h_next) h + (c + λ h_prev) / h + (b + λ[last] − λ[first]) log h.
+    """Frame by frame (even frames, then odd), minimize numerically over log h the
+    one-dimensional objective of each frame given its neighbours at that moment:
+    (a + λ/h_next) h + (c + λ h_prev) / h + (b + λ[last] − λ[first]) log h
+    (MU: a = G⁺, b = 0, c = G⁻ h̃²; EM: a = 0, b = F, c = Σ_f u / w).
     """
     H = H.copy()
     K, N = H.shape
@@ -58,7 +57,7 @@ def test_frame_updates_are_the_exact_minimizers_of_their_majorizers(rng, n_frame
     H = rng.gamma(2.0, size=(K, n_frames))
     lam = np.array([0.0, 0.7, 25.0])
     if form == "mu":  # a = G⁺, c = G⁻ h̃², b = 0
-        a, c, b = rng.gamma(2.0, size=(K, n_frames)), rng.gamma(2.0, size=(K, n_frames)), None
+        a, c = rng.gamma(2.0, size=(K, n_frames)), rng.gamma(2.0, size=(K, n_frames))
         b = np.zeros((K, n_frames))
     else:  # a = 0, b = F, c = S = Σ_f u / w
         a, b, c = (
