@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import mnmf
-from mnmf.synthetic import synthetic_sources
+from mnmf.data.synthetic import synthetic_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FS = 16000

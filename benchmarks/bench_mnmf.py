@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import mnmf
-from mnmf.synthetic import synthetic_sources
+from mnmf.data.synthetic import synthetic_sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FS, N_FFT, HOP = 16000, 2048, 512
@@ -59,7 +59,7 @@ def runners(X: np.ndarray):
 
 def speed(repeats: int) -> None:
     mixture = ten_second_mixture()
-    X = mnmf.stft(mixture.mix, n_fft=N_FFT, hop=HOP)
+    X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
     print(f"# speed: STFT {X.shape} (F, N, I) of {mixture.duration:.0f} s, median of {repeats}")
     print(f"{'method':<15} {'ms/iteration':>12} {'peak MiB':>9} {'vs ILRMA':>9}")
     results = {}
@@ -91,7 +91,7 @@ def quality_scenes(seed: int):
     signals = []
     rng = np.random.default_rng(seed)
     for path in rng.choice(speech, size=2, replace=False):  # files of 10 s or more
-        signal, _ = mnmf.io.load_audio(path, fs=FS, mono=True)
+        signal, _ = mnmf.data.io.load_audio(path, fs=FS, mono=True)
         signals.append(signal[: 10 * FS] / np.sqrt(np.mean(signal[: 10 * FS] ** 2)))
     yield "room RT60 0.3 s", mnmf.simulate_room(signals, FS, rt60=0.3, mic_spacing=0.05, rng=seed)
     yield "liverec", mnmf.load_mixture(SHARED / "recorded" / "liverec_female4_130ms_5cm")

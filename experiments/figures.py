@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mnmf
+from mnmf.data.io import atomic_write
 from mnmf.engine import FitResult
-from mnmf.io import atomic_write
 
 
 def save_figure(figure: plt.Figure, path: Path) -> str:
@@ -32,15 +32,15 @@ def _decibels(
     return np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), floor_db)
 
 
-def spectrograms(X, estimates, fs, n_fft, hop) -> plt.Figure:
+def spectrograms(X, estimates, fs, stft: mnmf.Stft) -> plt.Figure:
     """Mixture and every estimate at the first microphone, dB re the mixture's peak."""
     panels = [("mixture", np.abs(X[:, :, 0]) ** 2)]
     for j, estimate in enumerate(estimates):
-        S = mnmf.stft(estimate[:, 0], n_fft=n_fft, hop=hop)
+        S = stft.analyze(estimate[:, 0])
         panels.append((f"estimate {j + 1}", np.abs(S) ** 2))
     peak = max(float(panels[0][1].max()), np.finfo(float).tiny)  # the mixture's, for all
     figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
-    extent = (0, X.shape[1] * hop / fs, 0, fs / 2000)
+    extent = (0, X.shape[1] * stft.frame_seconds(fs), 0, fs / 2000)
     for axis, (title, power) in zip(np.atleast_1d(axes), panels, strict=True):
         image = axis.imshow(
             _decibels(power, peak=peak),
@@ -58,7 +58,7 @@ def spectrograms(X, estimates, fs, n_fft, hop) -> plt.Figure:
     return figure
 
 
-def factors(W, H, fs, hop) -> plt.Figure:
+def factors(W, H, fs, frame_seconds: float) -> plt.Figure:
     """Templates W (dB) and activations H (dB re each row's peak)."""
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3]}
@@ -82,7 +82,7 @@ def factors(W, H, fs, hop) -> plt.Figure:
         cmap="viridis",
         vmin=-60,
         vmax=0,
-        extent=(0, H.shape[1] * hop / fs, -0.5, H.shape[0] - 0.5),
+        extent=(0, H.shape[1] * frame_seconds, -0.5, H.shape[0] - 0.5),
         interpolation="nearest",
     )
     right.set(xlabel="time (s)", ylabel="component", title="H (dB re row peak)")
@@ -114,17 +114,15 @@ def run_figures(
     X: np.ndarray,
     estimates: np.ndarray,
     fs: int,
-    n_fft: int,
-    hop: int,
+    stft: mnmf.Stft,
     fit: FitResult | None,
     track: list[dict[str, float]],
 ) -> list[str]:
     """Every figure of a run into ``out``; returns the file names."""
-    names = [save_figure(spectrograms(X, estimates, fs, n_fft, hop), out / "spectrograms.png")]
+    names = [save_figure(spectrograms(X, estimates, fs, stft), out / "spectrograms.png")]
     if fit is not None and "W" in fit.params and "H" in fit.params:
-        names.append(
-            save_figure(factors(fit.params["W"], fit.params["H"], fs, hop), out / "factors.png")
-        )
+        figure = factors(fit.params["W"], fit.params["H"], fs, stft.frame_seconds(fs))
+        names.append(save_figure(figure, out / "factors.png"))
     if fit is not None and len(fit.cost) > 1:
         names.append(save_figure(cost_curve(fit), out / "cost.png"))
     if track:

@@ -1,9 +1,15 @@
 """β-divergence and the exponent that turns multiplicative updates into MM steps.
 
-All of β's special cases live here, in one place (DESIGN.md "Divergences").
+All of β's special cases live here, in one place (docs/design.md, "Divergences"):
+the value of the divergence, the two ratios whose projections give the multiplicative
+updates, and how a model splits its cost into a data-only constant and per-block
+terms (:class:`BetaDivergence`). Models never test β themselves.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -178,3 +184,70 @@ def mu_ratios(
     np.divide(out, V_hat, out=V_hat)  # V̂^(β−2)
     V_hat *= V
     return V_hat, out
+
+
+def mu_factor(numerator: NDArray, denominator: NDArray, exponent: float) -> NDArray:
+    """(numerator / denominator)^exponent with a floored denominator (0/0 → 0).
+
+    The factor of every multiplicative update (of W, H, or a spatial model's gains).
+    """
+    factor = np.maximum(denominator, np.finfo(denominator.dtype).tiny)
+    np.divide(numerator, factor, out=factor)
+    if exponent == 0.5:
+        np.sqrt(factor, out=factor)
+    elif exponent != 1:
+        np.power(factor, exponent, out=factor)
+    return factor
+
+
+@dataclass(frozen=True)
+class BetaDivergence:
+    """The β-divergence as the models use it: MU ratios, cost terms, units.
+
+    A data model holds one of these and never tests β itself.
+
+    Parameters
+    ----------
+    beta : float
+        Any real β (0 Itakura–Saito, 1 Kullback–Leibler, 2 Euclidean).
+    """
+
+    beta: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", finite_real(self.beta, name="beta"))
+
+    @property
+    def is_itakura_saito(self) -> bool:
+        """β = 0: the divergence of the Gaussian composite model, which EM algorithms need."""
+        return self.beta == 0
+
+    def mm_exponent(self) -> float:
+        """γ(β), see :func:`mm_exponent`."""
+        return mm_exponent(self.beta)
+
+    def ratios(self, V: NDArray, V_hat: NDArray, *, out: NDArray) -> tuple[NDArray, NDArray | None]:
+        """:func:`mu_ratios`: ``(V ∘ V̂^(β−2), V̂^(β−1))``, the second None when all ones."""
+        return mu_ratios(V, V_hat, self.beta, out=out)
+
+    def data_constant(self, blocks: Iterable[NDArray], floor: float) -> float:
+        """The data-only part of the cost that :meth:`block_terms` leaves out (IS only)."""
+        if self.beta != 0:
+            return 0.0
+        return sum(is_data_constant(V_b, floor) for V_b in blocks)
+
+    def block_terms(self, V: NDArray, V_hat: NDArray, *, scratch: NDArray, floor: float) -> float:
+        """The cost of one block minus its share of :meth:`data_constant`.
+
+        ``V_hat`` must be floored; ``scratch`` (same shape) may be overwritten.
+        """
+        if self.beta == 0:
+            return is_model_terms(V, V_hat, scratch=scratch)
+        return _divergence_sum(V, V_hat, self.beta, floor)
+
+    def in_user_units(self, internal: float, scale: float) -> float:
+        """A cost computed on data divided by ``scale``, in the data's own units.
+
+        d_β is homogeneous of degree β: d_β(λx | λy) = λ^β d_β(x | y).
+        """
+        return internal * scale**self.beta

@@ -3,23 +3,26 @@
 ``separate(mix, n_sources=J, method=...)`` takes a mixture (samples, I) and returns the
 estimated image of every source at every microphone, (J, samples, I), on the mixture's
 scale — whatever the method — so that :func:`mnmf.evaluate` can score any of them.
+``separate_with_fit`` returns the same images together with the mixture's STFT, the
+STFT settings and the fitted model (:class:`Separation`).
 
-Methods
--------
+Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
+------------------------------------------------------------------------------
 ``"nmf"``
-    The core's single-channel IS-NMF: one NMF of the channel-averaged power
-    spectrogram, components grouped into J sources (:func:`mnmf.group_components`),
-    the same Wiener masks applied to every channel (so the channels' sources stay
-    aligned). Blind to space; a baseline for the multichannel models.
+    Single-channel NMF of the channel-averaged power spectrogram (or of its mel or
+    log-frequency bands), components grouped into J sources
+    (:func:`mnmf.group_components`), the same Wiener masks applied to every channel (so
+    the channels' sources stay aligned). Blind to space; a baseline for the
+    multichannel models.
 ``"mnmf-mu"``
-    Multichannel NMF with per-source spatial gains by multiplicative updates
-    (:func:`mnmf.fit_mnmf`, Ozerov & Févotte 2010); works for J > I.
+    Multichannel NMF with a multiplicative-update spatial model, by default the
+    per-source spatial gains (:func:`mnmf.fit_mnmf`, Ozerov & Févotte 2010); J > I works.
 ``"mnmf-em"``
-    Multichannel NMF with convolutive mixing filters by EM (100 iterations).
-    Both MNMF methods start from a peer's solution by default (``init="auto"``:
-    ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I; see
-    :func:`mnmf.multichannel.auto_init`) — the models are sensitive to their start.
-    ``init="random"`` or ``"gains"`` give the models on their own.
+    Multichannel NMF with an EM spatial model, by default the convolutive mixing
+    filters (100 iterations). Both MNMF methods start from a peer's solution by default
+    (``init="auto"``: ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I) — the
+    models are sensitive to their start; ``init="random"`` or ``"gains"`` give the
+    models on their own.
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.
@@ -28,12 +31,17 @@ Methods
     for single-mask methods.
 ``"mixture"``
     The mixture itself for every source: the do-nothing lower bound.
+
+A method of your own: a function ``(data: MethodInput, *, options...) -> MethodOutput``
+registered with ``@METHODS.register("name")`` (and ``@forwards(...)`` if it passes
+``**options`` on). Every call's options are checked once, by :func:`method_options`.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,14 +54,78 @@ from mnmf._validation import (
     finite_real,
     positive_int,
 )
+from mnmf.algorithms.multichannel import fit_mnmf, fit_mnmf_options
+from mnmf.algorithms.nmf import fit_nmf, fit_nmf_options
 from mnmf.engine import FitResult
-from mnmf.multichannel import fit_mnmf
-from mnmf.nmf import fit_nmf
-from mnmf.peers import peer_images
-from mnmf.separation import group_components, wiener_masks
-from mnmf.stft import istft, stft
+from mnmf.features import FILTERBANK_KINDS, Filterbank, Stft
+from mnmf.peers import PEERS, peer_images, peer_options
+from mnmf.registry import Registry, check_options, named_options
+from mnmf.separation import group_components, ratio_masks, wiener_masks
 
-METHODS = ("nmf", "mnmf-mu", "mnmf-em", "auxiva", "ilrma", "fastmnmf2", "oracle-irm", "mixture")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MethodInput:
+    """What every separation method receives.
+
+    Attributes
+    ----------
+    mix : array, shape (samples, I)
+        The mixture, float64.
+    X : complex array, shape (F, N, I)
+        Its STFT with :attr:`stft`.
+    stft : Stft
+    n_sources : int
+    rng : numpy.random.Generator
+    references : array (J, samples, I) or None
+        The true images, for oracle methods.
+    fs : int or None
+        The sample rate, for methods that need it.
+    """
+
+    mix: NDArray[np.float64]
+    X: NDArray[np.complexfloating]
+    stft: Stft
+    n_sources: int
+    rng: np.random.Generator
+    references: NDArray[np.float64] | None = None
+    fs: int | None = None
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    """A method's estimates: image STFTs (J, F, N, I), or time-domain images directly."""
+
+    spectra: NDArray[np.complexfloating] | None = None
+    images: NDArray[np.float64] | None = None
+    fit: FitResult | None = None
+
+
+@dataclass(frozen=True)
+class Separation:
+    """What :func:`separate_with_fit` returns.
+
+    Attributes
+    ----------
+    images : array, shape (J, samples, I)
+        The estimates (what :func:`separate` returns).
+    X : complex array, shape (F, N, I)
+        The mixture's STFT the method worked on.
+    stft : Stft
+        Its settings (``fit.images(X, length=...)`` resynthesizes with the same ones).
+    fit : FitResult or None
+        The fitted model (parameters, cost history, timings) of the NMF methods.
+    """
+
+    images: NDArray[np.float64]
+    X: NDArray[np.complexfloating]
+    stft: Stft
+    fit: FitResult | None
+
+
+#: Separation methods by name.
+METHODS: Registry[Callable[..., MethodOutput]] = Registry("method", argument="method")
 
 
 def separate(
@@ -61,14 +133,12 @@ def separate(
     *,
     n_sources: int,
     method: str,
+    stft: Stft | None = None,
     fs: int | None = None,
     rng: np.random.Generator | int | None = None,
     references: ArrayLike | None = None,
-    n_fft: int = 2048,
-    hop: int | None = None,
-    return_fit: bool = False,
     **options: Any,
-) -> NDArray[np.float64] | tuple[NDArray[np.float64], FitResult | None]:
+) -> NDArray[np.float64]:
     """Separate a multichannel mixture into the images of its sources.
 
     Parameters
@@ -78,126 +148,216 @@ def separate(
     n_sources : int
         J, the number of sources to estimate.
     method : str
-        One of :data:`METHODS` (see the module documentation).
+        A name of :data:`METHODS` (see the module documentation).
+    stft : Stft, optional
+        Analysis and synthesis settings (default ``Stft()``: 2048 samples, hop 512, sine).
     fs : int, optional
-        Sample rate; recorded for methods that need it (none of the current ones does).
+        Sample rate; needed by ``"nmf"`` on mel or log-frequency bands.
     rng : numpy.random.Generator, int or None
         Randomness of the method's initialization; the same seed gives the same output.
         pyroomacoustics draws from NumPy's global generator: it is seeded from ``rng``
         for the call and restored afterwards, so the caller's global state is untouched.
     references : array, shape (J, samples, I), optional
         True images; required by ``"oracle-irm"``.
-    n_fft, hop : int
-        STFT frame and shift (default hop ``n_fft // 4``).
-    return_fit : bool
-        Also return the model fit (:class:`mnmf.engine.FitResult`: parameters, cost
-        history, timings) of the NMF methods, None for the others.
     **options
-        Passed to the method: for ``"nmf"`` ``n_components`` (default 4 per source),
-        ``features`` (grouping) and the keywords of :func:`mnmf.fit_nmf` (``beta``,
-        ``algorithm``, ``source_model``, ``smoothness``, ``max_iter``, ``tol``,
-        ``callbacks``, ...); for ``"mnmf-mu"`` the
-        keywords of :func:`mnmf.fit_mnmf` (``n_components``, ``mixing``, ``max_iter``,
-        ...) and for ``"mnmf-em"`` too (``noise``, ``init``, ``init_iter``, ...); for the
-        pyroomacoustics methods ``n_iter`` and their own keywords (e.g. ``model`` for
-        AuxIVA, ``n_components`` for ILRMA/FastMNMF2); for ``"oracle-irm"``
-        ``mask_power`` (2: ratio of powers, the oracle Wiener mask; 1: of magnitudes).
+        The method's options, checked against what it takes (an unknown one is a
+        ValueError naming it): for ``"nmf"`` ``n_components`` (per source, default 4),
+        ``group_by`` ("spectra" or "activations"), ``frequency_scale`` ("linear",
+        "mel", "log") with ``n_bands`` (mel), and the keywords of :func:`mnmf.fit_nmf`
+        (``beta``, ``algorithm``, ``source_model``, ``smoothness``, ``max_iter``, ...);
+        for ``"mnmf-mu"`` and ``"mnmf-em"`` the keywords of :func:`mnmf.fit_mnmf`
+        (``n_components``, ``source_model``, ``spatial``, ``init``, ``mixing``,
+        ``noise``, ...); for the pyroomacoustics methods their own keywords (``n_iter``,
+        ``model`` for AuxIVA, ``n_components`` for ILRMA/FastMNMF2); for
+        ``"oracle-irm"`` ``mask_power`` (2: ratio of powers; 1: of magnitudes).
 
     Returns
     -------
     images : array, shape (J, samples, I)
         Float64 estimates on the mixture's scale, in no particular source order (the
         evaluation solves the permutation).
-    fit : FitResult or None
-        With ``return_fit=True`` only.
     """
+    return separate_with_fit(
+        mix,
+        n_sources=n_sources,
+        method=method,
+        stft=stft,
+        fs=fs,
+        rng=rng,
+        references=references,
+        **options,
+    ).images
+
+
+def separate_with_fit(
+    mix: ArrayLike,
+    *,
+    n_sources: int,
+    method: str,
+    stft: Stft | None = None,
+    fs: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    references: ArrayLike | None = None,
+    **options: Any,
+) -> Separation:
+    """:func:`separate`, returning the images with the STFT, its settings and the fit."""
     signal = as_float_array(mix, name="mix", ndim=(1, 2)).astype(np.float64)
     check_finite(signal, name="mix")
     if signal.ndim == 1:
         signal = signal[:, None]
     n_sources = positive_int(n_sources, name="n_sources")
-    check_choice(method, name="method", choices=METHODS)
+    function = METHODS.get(method)
     if fs is not None:
-        positive_int(fs, name="fs")
-    hop = n_fft // 4 if hop is None else hop
-    generator = as_generator(rng)
-    length = signal.shape[0]
-
-    fit: FitResult | None = None
-    if method == "mixture":
-        _no_options(method, options)
-        images = np.repeat(signal[None], n_sources, axis=0)
-        return (images, None) if return_fit else images
-    X = stft(signal, n_fft=n_fft, hop=hop)  # (F, N, I)
-    if method == "nmf":
-        spectra, fit = _nmf_images(X, n_sources, generator, options)
-    elif method in ("mnmf-mu", "mnmf-em"):
-        defaults: dict[str, Any] = {"init": "auto"}
-        if method == "mnmf-em":
-            defaults |= {"spatial": "convolutive", "algorithm": "em", "max_iter": 100}
-        options = defaults | options
-        try:
-            fit = fit_mnmf(X, n_sources, rng=generator, **options)
-        except TypeError as error:  # an unknown keyword in options
+        fs = positive_int(fs, name="fs")
+    settings = Stft() if stft is None else stft
+    if not isinstance(settings, Stft):
+        raise ValueError(f"stft must be an mnmf.Stft, got {type(settings).__name__}")
+    truth = None
+    if references is not None:
+        truth = as_float_array(references, name="references", ndim=3).astype(np.float64)
+        if truth.shape != (n_sources, *signal.shape):
             raise ValueError(
-                f"method {method!r} rejected its options {sorted(options)}: {error}"
-            ) from None
-        spectra = fit.image_spectrograms(X)
-    elif method == "oracle-irm":
-        spectra = _oracle_images(X, n_sources, references, signal.shape, n_fft, hop, options)
+                f"references must have shape (J, samples, I) = ({n_sources}, "
+                f"{signal.shape[0]}, {signal.shape[1]}), got {truth.shape}"
+            )
+    check_options(options, method_options(method, options), owner=f"method {method!r}")
+    X = settings.analyze(signal)  # (F, N, I)
+    data = MethodInput(
+        mix=signal,
+        X=X,
+        stft=settings,
+        n_sources=n_sources,
+        rng=as_generator(rng),
+        references=truth,
+        fs=fs,
+    )
+    output = function(data, **options)
+    if output.images is not None:
+        images = output.images
     else:
-        spectra = peer_images(X, n_sources, method, rng=generator, options=options)
-    images = np.stack([istft(S, n_fft=n_fft, hop=hop, length=length) for S in spectra])
-    return (images, fit) if return_fit else images
+        length = signal.shape[0]
+        images = np.stack([settings.synthesize(S, length=length) for S in output.spectra])
+    return Separation(images=images, X=X, stft=settings, fit=output.fit)
 
 
-def _no_options(method: str, options: dict[str, Any]) -> None:
-    if options:
-        raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
+def method_options(method: str, given: Mapping[str, Any] | None = None) -> set[str]:
+    """Every option ``method`` takes, given the options chosen so far (``given``).
+
+    A method's own keywords, plus what it forwards: :func:`mnmf.fit_nmf`'s keywords for
+    ``"nmf"``, :func:`mnmf.fit_mnmf`'s for the MNMF methods (each with the named models'
+    options), the pyroomacoustics function's for the peers.
+    """
+    function = METHODS.get(method)
+    names = named_options(function, skip=("data",))
+    forwarded = getattr(function, "forwarded_options", None)
+    if forwarded is not None:
+        names |= forwarded(dict(given or {}))
+    return names
 
 
-def _nmf_images(
-    X: NDArray, n_sources: int, rng: np.random.Generator, options: dict[str, Any]
-) -> tuple[NDArray, FitResult]:
-    settings = {"n_components": 4 * n_sources, "beta": 0.0, "max_iter": 200, "tol": 1e-5}
-    features = options.pop("features", "spectra")
-    valid = set(inspect.signature(fit_nmf).parameters) - {"V", "rng"}
-    unknown = set(options) - valid
-    if unknown:
-        raise ValueError(
-            f"method 'nmf' got unknown option(s) {sorted(unknown)}; valid: "
-            f"{[*sorted(valid), 'features']}"
+def forwards(options_of: Callable[[dict[str, Any]], set[str]]) -> Callable[[T], T]:
+    """Declare the options a method passes on (its ``**options``), given the chosen ones."""
+
+    def decorator(function: T) -> T:
+        function.forwarded_options = options_of  # type: ignore[attr-defined]
+        return function
+
+    return decorator
+
+
+# ---------------------------------------------------------------------- methods
+@METHODS.register("mixture")
+def _mixture(data: MethodInput) -> MethodOutput:
+    return MethodOutput(images=np.repeat(data.mix[None], data.n_sources, axis=0))
+
+
+@METHODS.register("nmf")
+@forwards(lambda given: fit_nmf_options(given.get("source_model", "isnmf")))
+def _nmf(
+    data: MethodInput,
+    *,
+    n_components: int = 4,
+    group_by: str = "spectra",
+    frequency_scale: str = "linear",
+    n_bands: int = 128,
+    **fit_options: Any,
+) -> MethodOutput:
+    check_choice(frequency_scale, name="frequency_scale", choices=("linear", *FILTERBANK_KINDS))
+    settings = {"beta": 0.0, "max_iter": 200, "tol": 1e-5} | fit_options
+    total = data.n_sources * positive_int(n_components, name="n_components")
+    power = np.mean(np.abs(data.X) ** 2, axis=2)  # (F, N)
+    bank = None
+    if frequency_scale != "linear":
+        if data.fs is None:
+            raise ValueError(f"frequency_scale={frequency_scale!r} needs fs= (the sample rate)")
+        bank = (
+            Filterbank.mel(fs=data.fs, stft=data.stft, n_bands=n_bands)
+            if frequency_scale == "mel"
+            else Filterbank.log(fs=data.fs, stft=data.stft)
         )
-    settings |= options
-    power = np.mean(np.abs(X) ** 2, axis=2)
-    fit = fit_nmf(power, rng=rng, **settings)
-    labels = group_components(fit.W, fit.H, n_sources, features=features)
-    masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F, N)
-    return masks[..., None] * X[None], fit
+        power = bank.apply(power)
+    fit = fit_nmf(power, total, rng=data.rng, stft=data.stft, **settings)
+    labels = group_components(fit.W, fit.H, data.n_sources, features=group_by)
+    masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F or bands, N)
+    if bank is not None:
+        masks = np.moveaxis(bank.to_stft(np.moveaxis(masks, 1, 0)), 0, 1)
+    return MethodOutput(spectra=masks[..., None] * data.X[None], fit=fit)
 
 
-def _oracle_images(
-    X: NDArray,
-    n_sources: int,
-    references: ArrayLike | None,
-    mix_shape: tuple[int, int],
-    n_fft: int,
-    hop: int,
-    options: dict[str, Any],
-) -> NDArray:
-    if references is None:
+def _mnmf_forwarded(default_spatial: str) -> Callable[[dict[str, Any]], set[str]]:
+    return lambda given: fit_mnmf_options(
+        given.get("source_model", "isnmf"), given.get("spatial", default_spatial)
+    )
+
+
+def _mnmf(data: MethodInput, algorithm: str, options: dict[str, Any]) -> MethodOutput:
+    fit = fit_mnmf(
+        data.X, data.n_sources, algorithm=algorithm, stft=data.stft, rng=data.rng, **options
+    )
+    return MethodOutput(spectra=fit.image_spectrograms(data.X), fit=fit)
+
+
+@METHODS.register("mnmf-mu")
+@forwards(_mnmf_forwarded("gains"))
+def _mnmf_mu(
+    data: MethodInput, *, init: Any = "auto", spatial: Any = "gains", **options: Any
+) -> MethodOutput:
+    return _mnmf(data, "mu", options | {"init": init, "spatial": spatial})
+
+
+@METHODS.register("mnmf-em")
+@forwards(_mnmf_forwarded("convolutive"))
+def _mnmf_em(
+    data: MethodInput,
+    *,
+    init: Any = "auto",
+    spatial: Any = "convolutive",
+    max_iter: int = 100,
+    **options: Any,
+) -> MethodOutput:
+    options = options | {"init": init, "spatial": spatial, "max_iter": max_iter}
+    return _mnmf(data, "em", options)
+
+
+@METHODS.register("oracle-irm")
+def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
+    if data.references is None:
         raise ValueError("method 'oracle-irm' needs references= (the true images, (J, samples, I))")
-    truth = as_float_array(references, name="references", ndim=3).astype(np.float64)
-    if truth.shape != (n_sources, *mix_shape):
-        raise ValueError(
-            f"references must have shape (J, samples, I) = ({n_sources}, {mix_shape[0]}, "
-            f"{mix_shape[1]}), got {truth.shape}"
+    mask_power = finite_real(mask_power, name="mask_power", minimum=0.0)
+    magnitudes = np.abs(np.stack([data.stft.analyze(image) for image in data.references]))
+    return MethodOutput(spectra=ratio_masks(magnitudes**mask_power) * data.X[None])
+
+
+def _register_peer(name: str) -> None:
+    @forwards(lambda given: peer_options(name))
+    def peer(data: MethodInput, **options: Any) -> MethodOutput:
+        return MethodOutput(
+            spectra=peer_images(data.X, data.n_sources, name, rng=data.rng, options=options)
         )
-    mask_power = finite_real(options.pop("mask_power", 2.0), name="mask_power", minimum=0.0)
-    _no_options("oracle-irm", options)
-    magnitudes = np.abs(np.stack([stft(image, n_fft=n_fft, hop=hop) for image in truth]))
-    weights = magnitudes**mask_power  # (J, F, N, I)
-    total = weights.sum(axis=0)
-    silent = total <= 0
-    masks = np.where(silent, 1.0 / n_sources, weights / np.where(silent, 1.0, total))
-    return masks * X[None]
+
+    peer.__name__ = f"_{name}"
+    METHODS.register(name)(peer)
+
+
+for _name in PEERS:
+    _register_peer(_name)

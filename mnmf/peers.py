@@ -8,12 +8,14 @@ FastMNMF2 (Sekiguchi et al. 2020).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from mnmf.registry import accepted_options, check_options
 
 PEERS = ("auxiva", "ilrma", "fastmnmf2")
 
@@ -28,6 +30,20 @@ def seeded_global_numpy(rng: np.random.Generator) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(saved)  # noqa: NPY002
+
+
+def peer_options(method: str) -> set[str]:
+    """The options of a peer: its pyroomacoustics function's keywords, less those set here.
+
+    ``X``, ``n_src``, ``proj_back`` (projection back is done here, on every microphone)
+    and ``return_filters`` (it would change what the function returns) are not options.
+    """
+    import pyroomacoustics as pra
+
+    if method not in PEERS:
+        raise ValueError(f"method must be one of {list(PEERS)}, got {method!r}")
+    skip = ("X", "n_src", "proj_back", "return_filters")
+    return accepted_options(getattr(pra.bss, method), skip=skip) or set()
 
 
 def peer_images(
@@ -51,7 +67,8 @@ def peer_images(
         Seeds the legacy global generator pyroomacoustics draws from, for this call
         only (the global state is restored afterwards).
     options : dict, optional
-        Keywords of the pyroomacoustics function (``n_iter``, ``n_components``, ...).
+        Keywords of the pyroomacoustics function (``n_iter``, ``n_components``, ...),
+        checked against its signature (an unknown one is a ValueError naming it).
 
     Returns
     -------
@@ -70,19 +87,12 @@ def peer_images(
             f"method {method!r} separates at most as many sources as microphones "
             f"(I={n_mics}); got n_sources={n_sources}"
         )
-    algorithms: dict[str, Callable[..., NDArray]] = {
-        "auxiva": lambda Xp: pra.bss.auxiva(Xp, n_src=n_sources, proj_back=False, **options),
-        "ilrma": lambda Xp: pra.bss.ilrma(Xp, n_src=n_sources, proj_back=False, **options),
-        "fastmnmf2": lambda Xp: pra.bss.fastmnmf2(Xp, n_src=n_sources, **options),
-    }
+    check_options(options, peer_options(method), owner=f"method {method!r}")
+    function = getattr(pra.bss, method)
+    fixed = {"n_src": n_sources} | ({} if method == "fastmnmf2" else {"proj_back": False})
     frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))  # pyroomacoustics: (N, F, I)
-    try:
-        with seeded_global_numpy(rng):
-            separated = algorithms[method](frames_first)  # (N, F, J)
-    except TypeError as error:  # an unknown keyword in options
-        raise ValueError(
-            f"method {method!r} rejected its options {sorted(options)}: {error}"
-        ) from None
+    with seeded_global_numpy(rng):
+        separated = function(frames_first, **fixed, **options)  # (N, F, J)
     # Projection back: the least-squares scale of each output on each microphone turns
     # outputs into images; pyroomacoustics returns the conjugate of that scale.
     images = np.stack(

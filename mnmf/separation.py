@@ -1,23 +1,22 @@
-"""From NMF factors to separated signals: grouping, Wiener/binary masks, inversion.
+"""From NMF factors to separated signals: grouping, ratio/binary masks, inversion.
 
 Each component k contributes the power w_k h_k; a source j is a group of components
 with power P_j = Σ_{k∈j} w_k h_k. Its soft (Wiener) mask P_j / Σ_j' P_j' is the
 posterior mean of the source under the Gaussian model behind IS-NMF; masks sum to one,
-so the estimates add up to the mixture exactly.
+so the estimates add up to the mixture exactly. :func:`ratio_masks` is the one place
+that turns per-source contributions into shares, with one rule for silence.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.cluster.hierarchy import cut_tree, linkage
 
 from mnmf._validation import as_float_array, check_choice, check_finite, positive_int
-from mnmf.stft import istft
-
-Groups = Sequence[Sequence[int]] | ArrayLike
+from mnmf.divergence import FLOOR_RELATIVE
+from mnmf.features import Stft
+from mnmf.grouping import Groups, SourceGrouping
 
 #: Floor of the log features of :func:`group_components`, relative to the largest value.
 LOG_FLOOR_RELATIVE = 1e-12
@@ -52,7 +51,7 @@ def group_components(
     Returns
     -------
     labels : int array, shape (K,)
-        Source index of each component (``comp_source`` in DESIGN.md).
+        Source index of each component (``comp_source`` in docs/design.md).
     """
     W, H = _factors(W, H)
     K = W.shape[1]
@@ -109,18 +108,36 @@ def wiener_masks(
     """
     W, H = _factors(W, H)
     check_choice(kind, name="kind", choices=("soft", "binary"))
-    labels = _labels(groups, W.shape[1])
-    n_sources = int(labels.max()) + 1
-    powers = source_powers(W, H, labels)
+    grouping = SourceGrouping.from_groups(groups, W.shape[1])
+    powers = grouping.source_powers(W, H)
     if kind == "binary":
         winner = np.argmax(powers, axis=0)
-        return (winner[None] == np.arange(n_sources)[:, None, None]).astype(W.dtype)
-    total = powers.sum(axis=0)
-    silent = total <= 0
-    powers[:, silent] = 1.0
-    total[silent] = n_sources
-    powers /= total
-    return powers
+        return (winner[None] == np.arange(grouping.n_sources)[:, None, None]).astype(W.dtype)
+    return ratio_masks(powers)
+
+
+def ratio_masks(contributions: NDArray, *, floor_relative: float = FLOOR_RELATIVE) -> NDArray:
+    """Shares of each source in a sum: c_j / Σ_j' c_j', over the first axis.
+
+    Parameters
+    ----------
+    contributions : array, shape (J, ...)
+        Non-negative per-source contributions (powers, magnitudes, powers times gains).
+    floor_relative : float
+        Silence rule: where the total is at most ``floor_relative`` times its mean (or
+        exactly zero), every source gets an equal share 1/J.
+
+    Returns
+    -------
+    masks : array, shape (J, ...)
+        Non-negative, summing to one over sources everywhere, in the input's float type.
+    """
+    n_sources = contributions.shape[0]
+    total = contributions.sum(axis=0)
+    floor = floor_relative * max(float(total.mean()), np.finfo(np.float64).tiny)
+    silent = total <= floor
+    shares = contributions / np.where(silent, 1.0, total)
+    return np.where(silent, shares.dtype.type(1.0 / n_sources), shares)
 
 
 def separate_components(
@@ -130,9 +147,7 @@ def separate_components(
     *,
     groups: Groups | None = None,
     mask: str = "soft",
-    n_fft: int = 2048,
-    hop: int = 512,
-    window: str | ArrayLike = "sine",
+    stft: Stft | None = None,
     length: int | None = None,
 ) -> NDArray[np.floating]:
     """Separate a mixture into sources from an NMF of its power spectrogram.
@@ -146,8 +161,10 @@ def separate_components(
     H : array, shape (K, N)
     groups, mask
         See :func:`wiener_masks` (``mask`` is its ``kind``).
-    n_fft, hop, window, length
-        Parameters of :func:`mnmf.istft` (use those of the analysis).
+    stft : Stft, optional
+        The settings X was analysed with (default :class:`mnmf.Stft`).
+    length : int, optional
+        Samples to return (the mixture's length restores it exactly).
 
     Returns
     -------
@@ -167,17 +184,8 @@ def separate_components(
     masks = masks.astype(spectra.real.dtype, copy=False)
     if spectra.ndim == 3:
         masks = masks[..., None]
-    return np.stack(
-        [istft(m * spectra, n_fft=n_fft, hop=hop, window=window, length=length) for m in masks]
-    )
-
-
-def source_powers(W: NDArray, H: NDArray, labels: NDArray) -> NDArray:
-    """Power spectrogram of each source, P_j = Σ_{k: labels[k]=j} w_k h_k, shape (J, F, N).
-
-    ``W`` (F, K) may be any block of frequencies; ``labels`` (K,) covers 0..J-1.
-    """
-    return np.stack([W[:, labels == j] @ H[labels == j] for j in range(int(labels.max()) + 1)])
+    settings = Stft() if stft is None else stft
+    return np.stack([settings.synthesize(m * spectra, length=length) for m in masks])
 
 
 def _factors(W: ArrayLike, H: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -190,34 +198,3 @@ def _factors(W: ArrayLike, H: ArrayLike) -> tuple[NDArray, NDArray]:
     if W.shape[1] != H.shape[0]:
         raise ValueError(f"W (F, K) and H (K, N) disagree on K: {W.shape} and {H.shape}")
     return W, H
-
-
-def _labels(groups: Groups | None, n_components: int) -> NDArray[np.int64]:
-    if groups is None:
-        return np.arange(n_components)
-    is_label_array = isinstance(groups, np.ndarray) or (
-        len(groups) > 0 and all(isinstance(g, int | np.integer) for g in groups)
-    )
-    if is_label_array:
-        labels = np.asarray(groups)
-        if labels.shape != (n_components,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"groups as labels must be integers of shape (K,) = ({n_components},), "
-                f"got {labels.shape} {labels.dtype}"
-            )
-        if labels.min() < 0 or not np.array_equal(np.unique(labels), np.arange(labels.max() + 1)):
-            raise ValueError("groups labels must use every source index 0..J-1")
-        return labels.astype(np.int64)
-    labels = np.full(n_components, -1, dtype=np.int64)
-    for j, members in enumerate(groups):
-        indices = np.asarray(members, dtype=np.int64).ravel()
-        if indices.size == 0:
-            raise ValueError(f"groups[{j}] is empty: every source needs a component")
-        if indices.min() < 0 or indices.max() >= n_components:
-            raise ValueError(f"groups[{j}] has indices outside [0, {n_components})")
-        if (labels[indices] >= 0).any():
-            raise ValueError(f"groups[{j}] repeats a component already in another group")
-        labels[indices] = j
-    if (labels < 0).any():
-        raise ValueError(f"components {np.flatnonzero(labels < 0).tolist()} belong to no group")
-    return labels

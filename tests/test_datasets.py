@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from mnmf.datasets import SourcePool, iter_mixtures, load_mixture
+from mnmf.data.datasets import SourcePool, iter_mixtures, load_mixture
 
 
 def write_folder(folder, rng, *, n_sources=2, samples=800, fs=8000, with_sources=True):

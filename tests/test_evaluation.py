@@ -5,7 +5,7 @@ import pytest
 from mir_eval.separation import bss_eval_images, bss_eval_sources
 
 from mnmf import evaluate
-from mnmf.synthetic import synthetic_sources
+from mnmf.data.synthetic import synthetic_sources
 
 FS = 8000
 

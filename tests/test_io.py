@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from mnmf.io import write_audio, write_json
+from mnmf.data.io import write_audio, write_json
 
 
 def test_write_audio_round_trip(tmp_path, rng):

@@ -2,43 +2,9 @@ import numpy as np
 import pytest
 
 import mnmf
-from mnmf.multichannel import component_labels, fit_mnmf
-
-
-def planted_mixture(
-    rng, *, n_freqs=40, n_frames=80, n_mics=2, n_sources=2, per_source=2, instantaneous=False
-):
-    """STFT of images drawn from the gains model: X_ij = √q_ij,f · S_j, S_j ~ N_c(0, W_j H_j)."""
-    K = n_sources * per_source
-    labels = component_labels(n_sources, per_source)
-    W = rng.gamma(0.3, size=(n_freqs, K)) + 1e-3
-    H = rng.gamma(0.5, size=(K, n_frames)) + 1e-3
-    Q = rng.uniform(0.05, 1.0, size=(n_mics, n_sources) + (() if instantaneous else (n_freqs,)))
-    Q /= Q.sum(axis=0, keepdims=True)
-    gains = Q if not instantaneous else Q[:, :, None]
-    images = []
-    for j in range(n_sources):
-        power = W[:, labels == j] @ H[labels == j]
-        S = np.sqrt(power / 2) * (
-            rng.standard_normal(power.shape) + 1j * rng.standard_normal(power.shape)
-        )
-        images.append(np.sqrt(gains[:, j].T)[:, None, :] * S[..., None])  # (F, N, I)
-    return np.stack(images), W, H, Q, labels
-
-
-def increases(cost):
-    return np.flatnonzero(np.diff(cost) > 1e-10 * np.abs(cost[:-1]))
-
-
-def stft_sdr(images, estimates):
-    """Per-source SDR (dB) of two image STFTs (2, F, N, I), under the better pairing."""
-
-    def error(order):
-        return [np.sum(np.abs(estimates[order[j]] - images[j]) ** 2) for j in range(2)]
-
-    order = min(((0, 1), (1, 0)), key=lambda o: sum(error(o)))
-    energies = [np.sum(np.abs(images[j]) ** 2) for j in range(2)]
-    return np.array([10 * np.log10(e / d) for e, d in zip(energies, error(order), strict=True)])
+from mnmf.algorithms.multichannel import fit_mnmf
+from mnmf.grouping import SourceGrouping
+from tests.helpers import increases, planted_convolutive, planted_mixture, stft_sdr
 
 
 @pytest.mark.parametrize("mixing", ["convolutive", "instantaneous"])
@@ -92,7 +58,7 @@ def test_planted_gains_model_is_separated(mixing):
     )
     X = images.sum(0)
 
-    oracle = stft_sdr(images, mnmf.spatial.gains_images(X, Q, W, H, labels))
+    oracle = stft_sdr(images, mnmf.spatial.gains_images(X, Q, W, H, SourceGrouping(labels)))
     from_truth = fit_mnmf(X, 2, n_components=2, mixing=mixing, W=W, H=H, Q=Q, max_iter=200)
     assert np.all(stft_sdr(images, from_truth.image_spectrograms(X)) > oracle - 1.0)
     starts = [fit_mnmf(X, 2, n_components=2, mixing=mixing, max_iter=400, rng=s) for s in range(6)]
@@ -146,9 +112,10 @@ def test_sisec08_instantaneous_music_improves_on_the_mixture(shared_data):
     above the mixture while leaving ~1.5 dB of margin.
     """
     mixture = mnmf.load_mixture(shared_data / "mixtures" / "sisec08_dev2_nodrums_inst")
-    X = mnmf.stft(mixture.mix, n_fft=2048, hop=512)
-    fit = fit_mnmf(X, 3, n_components=4, mixing="instantaneous", max_iter=300, rng=0)
-    estimates = fit.images(X, n_fft=2048, hop=512, length=mixture.mix.shape[0])
+    settings = mnmf.Stft(n_fft=2048, hop=512)
+    X = settings.analyze(mixture.mix)
+    fit = fit_mnmf(X, 3, n_components=4, mixing="instantaneous", max_iter=300, rng=0, stft=settings)
+    estimates = fit.images(X, length=mixture.mix.shape[0])
     scores = mnmf.evaluate(estimates, mixture.images, mixture=mixture.mix)
     assert scores.mean("ΔSDR") > 2.0
 
@@ -187,33 +154,6 @@ def test_bad_input(args, kwargs, match):
 
 
 # ----------------------------------------------------------------------- convolutive EM
-
-
-def planted_convolutive(
-    rng, *, n_freqs=40, n_frames=120, n_mics=2, n_sources=2, per_source=2, noise=1e-3
-):
-    """X = A s + b drawn from the EM's own model, with A (F, I, J) random complex."""
-    K = n_sources * per_source
-    labels = component_labels(n_sources, per_source)
-    W = rng.gamma(0.3, size=(n_freqs, K)) + 1e-3
-    H = rng.gamma(0.5, size=(K, n_frames)) + 1e-3
-    A = rng.standard_normal((n_freqs, n_mics, n_sources)) + 1j * rng.standard_normal(
-        (n_freqs, n_mics, n_sources)
-    )
-    A /= np.linalg.norm(A, axis=1, keepdims=True)
-    images = []
-    for j in range(n_sources):
-        power = W[:, labels == j] @ H[labels == j]
-        S = np.sqrt(power / 2) * (
-            rng.standard_normal(power.shape) + 1j * rng.standard_normal(power.shape)
-        )
-        images.append(A[:, None, :, j] * S[..., None])  # (F, N, I)
-    images = np.stack(images)
-    level = noise * np.mean(np.abs(images.sum(0)) ** 2)
-    B = np.sqrt(level / 2) * (
-        rng.standard_normal(images.shape[1:]) + 1j * rng.standard_normal(images.shape[1:])
-    )
-    return images, images.sum(0) + B, W, H, A, labels, np.full((n_freqs, n_mics), level)
 
 
 @pytest.mark.parametrize("n_mics, n_sources", [(1, 1), (1, 2), (2, 2), (2, 3), (3, 2), (4, 3)])
@@ -264,7 +204,7 @@ def test_em_planted_model_is_separated():
     rng = np.random.default_rng(5)
     images, X, W, H, A, labels, noise = planted_convolutive(rng, n_freqs=48, n_frames=200)
 
-    oracle = stft_sdr(images, mnmf.spatial.em_images(X, A, W, H, labels, noise))
+    oracle = stft_sdr(images, mnmf.spatial.em_images(X, A, W, H, SourceGrouping(labels), noise))
     fit = fit_mnmf(
         X, 2, n_components=2, spatial="convolutive", algorithm="em", W=W, H=H, A=A, max_iter=100
     )
@@ -349,7 +289,7 @@ def test_em_from_a_peer_start_recovers_planted_problems(seed, init):
 
 
 def test_auto_init_picks_a_peer_that_fits_the_problem():
-    from mnmf.multichannel import auto_init
+    from mnmf.algorithms.starts import auto_init
 
     assert auto_init(2, 2) == "ilrma"
     assert auto_init(2, 4) == "auxiva"
@@ -390,7 +330,7 @@ def test_peer_start_for_the_gains_model_and_given_templates(rng):
     np.testing.assert_array_equal(fixed.W, W)
     with pytest.raises(ValueError, match="at most as many sources"):
         fit_mnmf(X, 3, init="ilrma")
-    with pytest.raises(ValueError, match='init="gains" starts the convolutive EM'):
+    with pytest.raises(ValueError, match="init='gains' starts a model from a fit of another"):
         fit_mnmf(X, 3, init="gains")
     with pytest.raises(ValueError, match="init_iter"):
         fit_mnmf(X, 2, init="auxiva", init_iter=0)

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mnmf
-from tests.conftest import planted_spectrogram
+from tests.helpers import planted_spectrogram
 
 BETAS = [-0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
 
@@ -35,7 +35,7 @@ def test_matches_naive_reference(rng, beta):
 
 
 def test_blocks_do_not_change_the_numbers(rng):
-    from mnmf.nmf import build_nmf_model
+    from mnmf.algorithms.nmf import build_nmf_model
     from mnmf.sources import NMFSource
 
     V, _, _ = planted_spectrogram(rng, 30, 101, 3)
@@ -51,7 +51,7 @@ def test_blocks_do_not_change_the_numbers(rng):
 @pytest.mark.parametrize("fix_W", [False, [0]])
 def test_fused_and_two_phase_iterations_agree(rng, beta, fix_W):
     """Block-wise H updates (fused pass) equal the textbook all-frames-then-W order."""
-    from mnmf.nmf import build_nmf_model
+    from mnmf.algorithms.nmf import build_nmf_model
     from mnmf.sources import NMFSource
 
     V, W_true, _ = planted_spectrogram(rng, 30, 101, 3)

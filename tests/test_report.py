@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from experiments import report
-from mnmf.io import write_audio, write_json
+from mnmf.data.io import write_audio, write_json
 
 FS = 8000
 MODELS = ("mnmf_em", "mnmf_mu")

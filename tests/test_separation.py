@@ -5,8 +5,8 @@ import pytest
 from mir_eval.separation import bss_eval_sources
 
 import mnmf
+from mnmf.data.synthetic import gated_sines
 from mnmf.separation import group_components, separate_components, wiener_masks
-from mnmf.synthetic import gated_sines
 
 
 def sdr_of(references, estimates):
@@ -45,11 +45,12 @@ def test_groups_as_labels_equal_groups_as_lists(rng):
 @pytest.mark.parametrize("channels", [None, 2])
 def test_soft_estimates_add_up_to_the_mixture(rng, channels):
     x = rng.standard_normal(4000 if channels is None else (4000, channels))
-    X = mnmf.stft(x, n_fft=256, hop=64)
+    settings = mnmf.Stft(n_fft=256, hop=64)
+    X = settings.analyze(x)
     power = np.abs(X) ** 2 if channels is None else (np.abs(X) ** 2).mean(axis=-1)
     fit = mnmf.fit_nmf(power, 4, max_iter=10, rng=rng)
     estimates = separate_components(
-        X, fit.W, fit.H, groups=[[0, 1], [2, 3]], n_fft=256, hop=64, length=4000
+        X, fit.W, fit.H, groups=[[0, 1], [2, 3]], stft=settings, length=4000
     )
     assert estimates.shape == (2, *x.shape)
     np.testing.assert_allclose(estimates.sum(axis=0), x, atol=1e-9)
@@ -87,9 +88,10 @@ def test_seed_sine_experiment_separates_with_two_components():
     """
     parts = gated_sines()
     mixture = parts.sum(axis=0)
-    X = mnmf.stft(mixture, n_fft=1024, hop=256)
+    settings = mnmf.Stft(n_fft=1024, hop=256)
+    X = settings.analyze(mixture)
     fit = mnmf.fit_nmf(np.abs(X) ** 2, 2, beta=1.0, max_iter=300, rng=0)
-    estimates = separate_components(X, fit.W, fit.H, n_fft=1024, hop=256, length=mixture.size)
+    estimates = separate_components(X, fit.W, fit.H, stft=settings, length=mixture.size)
     assert np.min(sdr_of(parts, estimates)) > 20.0
     assert np.max(sdr_of(parts, np.stack([mixture, mixture]))) < 3.0
 
@@ -103,9 +105,10 @@ def test_sine_experiment_with_is_nmf_and_a_noise_floor():
     parts = gated_sines()
     parts = parts + rng.standard_normal(parts.shape) * np.sqrt(np.mean(parts**2)) * 10 ** (-30 / 20)
     mixture = parts.sum(axis=0)
-    X = mnmf.stft(mixture, n_fft=1024, hop=256)
+    settings = mnmf.Stft(n_fft=1024, hop=256)
+    X = settings.analyze(mixture)
     fit = mnmf.fit_nmf(np.abs(X) ** 2, 2, beta=0.0, max_iter=500, tol=1e-6, rng=0)
-    estimates = separate_components(X, fit.W, fit.H, n_fft=1024, hop=256, length=mixture.size)
+    estimates = separate_components(X, fit.W, fit.H, stft=settings, length=mixture.size)
     assert np.min(sdr_of(parts, estimates)) > 15.0
 
 

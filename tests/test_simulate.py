@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mnmf.simulate import Mixture, instantaneous_mix, simulate_room
-from mnmf.synthetic import synthetic_sources
+from mnmf.data.simulate import Mixture, instantaneous_mix, simulate_room
+from mnmf.data.synthetic import synthetic_sources
 
 FS = 8000
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnmf.synthetic import (
+from mnmf.data.synthetic import (
     harmonic_note,
     melody,
     percussive,

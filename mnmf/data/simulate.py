@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import as_float_array, as_generator, check_finite, finite_real, positive_int
-from mnmf.io import load_audio
+from mnmf.data.io import load_audio
 
 #: Drawn sources stay this far from every wall (metres).
 WALL_MARGIN_M = 0.5

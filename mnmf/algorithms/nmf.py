@@ -1,7 +1,9 @@
 """Single-channel NMF: β-divergence multiplicative updates and IS-NMF by EM (SAGE).
 
-``fit_nmf`` builds a data model around a :class:`~mnmf.sources.NMFSource` and hands it
-to the engine (:func:`mnmf.engine.run`).
+``fit_nmf`` resolves the source model (an instance, or a registered name and its
+options), wraps it in a *data model* — :class:`BetaNMFModel` (MU, any β, blocks of
+frames shared by threads) or :class:`ISNMFEMModel` (SAGE) — and hands that to the
+engine (:func:`mnmf.engine.run`).
 
 References
 ----------
@@ -13,6 +15,7 @@ Itakura-Saito divergence: with application to music analysis. Neural Computation
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,22 +27,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import ThreadpoolController
 
-from mnmf._validation import (
-    check_choice,
-    finite_real,
-    nonnegative_matrix,
-    positive_int,
-)
-from mnmf.divergence import (
-    _divergence_sum,
-    internal_scale,
-    is_data_constant,
-    is_model_terms,
-    mm_exponent,
-    mu_ratios,
-)
+from mnmf._validation import check_choice, nonnegative_matrix, positive_int
+from mnmf.divergence import BetaDivergence, _divergence_sum, internal_scale
 from mnmf.engine import Callback, FitResult, run
-from mnmf.sources import NMFSource, make_source
+from mnmf.features import Stft
+from mnmf.registry import accepted_options, build, named_options
+from mnmf.sources.base import SOURCE_MODELS, EMSourceModel, MUSourceModel, SourceModel
 
 #: Bytes of one frame block's working set: the data block and a work array of twice its
 #: size (model, ratios). Large enough that per-call overhead of the small matrix
@@ -76,7 +69,14 @@ class NMFResult(FitResult):
     ----------
     W : array, shape (F, K)
     H : array, shape (K, N)
+    source_model : SourceModel
+        The (unfitted) source model the fit started from.
+    stft : Stft or None
+        The STFT settings of the analysed spectrogram, when ``fit_nmf`` was told them.
     """
+
+    source_model: SourceModel | None = None
+    stft: Stft | None = None
 
     @property
     def W(self) -> NDArray:
@@ -96,13 +96,19 @@ class _SingleChannelData:
     """
 
     def __init__(
-        self, V: NDArray, source: NMFSource, *, block_bytes: int, n_threads: int | None
+        self,
+        V: NDArray,
+        source: SourceModel,
+        *,
+        n_components: int | None,
+        block_bytes: int,
+        n_threads: int | None,
     ) -> None:
         self.source = source
         self.dtype = V.dtype
         self._V_user = V
         n_freqs, n_frames = V.shape
-        source.bind(n_freqs, n_frames)
+        source.bind(n_freqs, n_frames, n_components=n_components)
         frames = max(1, block_bytes // (3 * n_freqs * V.itemsize))
         self.blocks = [
             slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)
@@ -183,23 +189,23 @@ class BetaNMFModel(_SingleChannelData):
     def __init__(
         self,
         V: NDArray,
-        source: NMFSource,
+        source: MUSourceModel,
         *,
-        beta: float,
+        n_components: int | None,
+        divergence: BetaDivergence,
         exponent: float,
         block_bytes: int,
         n_threads: int | None,
     ) -> None:
-        super().__init__(V, source, block_bytes=block_bytes, n_threads=n_threads)
-        self.beta = beta
+        super().__init__(
+            V, source, n_components=n_components, block_bytes=block_bytes, n_threads=n_threads
+        )
+        self.divergence = divergence
         self.exponent = exponent
 
     def initialize(self, rng: np.random.Generator) -> None:
         super().initialize(rng)
-        if self.beta == 0:
-            self._is_constant = sum(
-                is_data_constant(V_b, float(self.floor)) for V_b in self.V_blocks
-            )
+        self._data_constant = self.divergence.data_constant(self.V_blocks, float(self.floor))
 
     def step(self) -> None:
         source = self.source
@@ -253,7 +259,7 @@ class BetaNMFModel(_SingleChannelData):
         """
         W = self.source.W
         model = self._model_block(b, out=work[0])
-        num, den = mu_ratios(V_b, model, self.beta, out=work[1])
+        num, den = self.divergence.ratios(V_b, model, out=work[1])
         np.matmul(num.T, W, out=numerator_t)
         if den is None:  # β = 1: the denominator is Wᵀ1
             denominator_t[...] = W.sum(axis=0)
@@ -264,14 +270,19 @@ class BetaNMFModel(_SingleChannelData):
         self, b: slice, V_b: NDArray, work: NDArray, numerator: NDArray, denominator: NDArray
     ) -> None:
         """Add block ``b``'s MU statistics of W (F, K) to ``numerator`` and ``denominator``."""
-        model = self._model_block(b, out=work[0])
-        num, den = mu_ratios(V_b, model, self.beta, out=work[1])
+        model_half, ratio_half = work[0], work[1]
+        model = self._model_block(b, out=model_half)
+        num, den = self.divergence.ratios(V_b, model, out=ratio_half)
         H_b_t = self.source.H[:, b].T
-        if self.beta == 0:  # 1/V̂ in work[0], V/V̂² in work[1]: one (2F, n) product
+        # When the two ratios fill the two contiguous halves of the work array (IS and
+        # the general β), one (2F, n) product gives both statistics.
+        halves = (num is model_half and den is ratio_half, num is ratio_half and den is model_half)
+        if any(halves):
             n_freqs = work.shape[1]
             both = work.reshape(2 * n_freqs, -1) @ H_b_t
-            denominator += both[:n_freqs]
-            numerator += both[n_freqs:]
+            upper, lower = (numerator, denominator) if halves[0] else (denominator, numerator)
+            upper += both[:n_freqs]
+            lower += both[n_freqs:]
             return
         numerator += num @ H_b_t
         if den is None:
@@ -282,20 +293,17 @@ class BetaNMFModel(_SingleChannelData):
     def cost(self) -> float:
         """β-divergence D_β(V | WH + floor) in the user's units, plus the source's penalty."""
 
+        floor = float(self.floor)
+
         def chunk_sum(chunk: int) -> float:
             total = 0.0
             for b, V_b, work in self._block_views(chunk):
                 model = self._model_block(b, out=work[0])
-                if self.beta == 0:
-                    total += is_model_terms(V_b, model, scratch=work[1])
-                else:
-                    total += _divergence_sum(V_b, model, self.beta, float(self.floor))
+                total += self.divergence.block_terms(V_b, model, scratch=work[1], floor=floor)
             return total
 
-        internal = sum(self._map_chunks(chunk_sum))
-        if self.beta == 0:
-            internal -= self._is_constant
-        return internal * self.scale**self.beta + self.source.penalty()
+        internal = sum(self._map_chunks(chunk_sum)) - self._data_constant
+        return self.divergence.in_user_units(internal, self.scale) + self.source.penalty()
 
 
 class ISNMFEMModel(_SingleChannelData):
@@ -308,8 +316,8 @@ class ISNMFEMModel(_SingleChannelData):
     each (space-alternating EM): the IS cost never increases.
     """
 
-    def __init__(self, V: NDArray, source: NMFSource) -> None:
-        super().__init__(V, source, block_bytes=BLOCK_BYTES, n_threads=1)
+    def __init__(self, V: NDArray, source: EMSourceModel, *, n_components: int | None) -> None:
+        super().__init__(V, source, n_components=n_components, block_bytes=BLOCK_BYTES, n_threads=1)
 
     def initialize(self, rng: np.random.Generator) -> None:
         # The EM works on whole F×N arrays, one component at a time: no frame blocks.
@@ -327,7 +335,7 @@ class ISNMFEMModel(_SingleChannelData):
         component = np.empty_like(model)
         gain = np.empty_like(model)
         posterior = np.empty_like(model)
-        for k in range(source.n_components):
+        for k in range(W.shape[1]):
             np.outer(W[:, k], H[k], out=component)
             np.divide(component, model, out=gain)
             # u = G (G V + V̂ − P)
@@ -351,80 +359,70 @@ class ISNMFEMModel(_SingleChannelData):
 
 def fit_nmf(
     V: ArrayLike,
-    n_components: int,
+    n_components: int | None = None,
     *,
+    source_model: str | SourceModel = "isnmf",
     beta: float = 0.0,
     algorithm: str = "mu",
-    source_model: str = "isnmf",
-    smoothness: float | ArrayLike | None = None,
     exponent: str = "mm",
     max_iter: int = 200,
     tol: float = 1e-5,
     check_every: int = 10,
-    W: ArrayLike | None = None,
-    H: ArrayLike | None = None,
-    fix_W: bool | Sequence[int] | ArrayLike = False,
-    H_mask: ArrayLike | None = None,
-    normalize: bool = True,
     rng: np.random.Generator | int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
     n_threads: int | None = None,
+    stft: Stft | None = None,
+    **source_options: object,
 ) -> NMFResult:
     """Factorize a power spectrogram V ≈ W H under the β-divergence.
 
     Parameters
     ----------
     V : array, shape (F, N)
-        Non-negative data, typically ``|X|**2`` of one channel. float32 and float64 are
-        kept as given (the result has V's dtype); other types become float64.
-    n_components : int
-        K, the number of components.
+        Non-negative data, typically ``|X|**2`` of one channel (or band powers, see
+        :class:`mnmf.Filterbank`). float32 and float64 are kept as given (the result
+        has V's dtype); other types become float64.
+    n_components : int, optional
+        K, the number of components; may be left out when ``source_model`` is an
+        instance that gives it.
+    source_model : str or SourceModel
+        A registered name (``"isnmf"``: plain NMF; ``"smooth"``: smooth IS-NMF, Févotte
+        2011 — see :data:`mnmf.sources.SOURCE_MODELS`) whose options are passed as
+        keywords, or an instance (``mnmf.SmoothNMFSource(smoothness=10)``, or a model of
+        your own that follows :class:`mnmf.sources.MUSourceModel` /
+        :class:`~mnmf.sources.EMSourceModel`), which is copied, never modified.
     beta : float
         β of the divergence: 0 Itakura–Saito (default; scale-invariant, the natural
         choice for audio power spectra), 1 Kullback–Leibler, 2 Euclidean, any real.
     algorithm : {"mu", "em"}
         Multiplicative updates (any β) or EM/SAGE (β = 0 only; slower per iteration,
         the reference of Févotte et al. 2009).
-    source_model : {"isnmf", "smooth"}
-        Plain NMF, or smooth IS-NMF (Févotte 2011, :class:`mnmf.SmoothNMFSource`): the
-        cost adds λ Σ_k Σ_n d_IS(h_{k,n−1} | h_{k,n}), favouring slowly varying
-        activations; needs β = 0 and the MM exponent (MU) or ``algorithm="em"``.
-    smoothness : float or array of shape (K,)
-        λ ≥ 0 of the smooth model (required by it, refused by "isnmf"); λ = 0 is
-        plain IS-NMF.
     exponent : {"mm", "heuristic"}
         MU exponent: "mm" uses γ(β) of :func:`mnmf.mm_exponent`, under which the cost
         provably never increases; "heuristic" uses 1 for every β (often faster, no
         guarantee outside 1 ≤ β ≤ 2).
-    max_iter, tol, check_every
-        Stopping rule, see :func:`mnmf.engine.run`.
-    W : array, shape (F, K_given), optional
-        Initial (or, with ``fix_W``, fixed) templates for the first K_given ≤ K
-        components; missing columns are drawn at random.
-    H : array, shape (K, N), optional
-        Initial activations.
-    fix_W : bool, sequence of int or bool array (K,)
-        Columns of W that are not updated: True for all given columns (supervised NMF),
-        or indices / a mask (partially supervised).
-    H_mask : bool array, shape (K, N), optional
-        False entries of H are zero and stay zero.
-    normalize : bool
-        Rescale free columns of W to unit sum after every iteration (cost unchanged).
-    rng : numpy.random.Generator, int or None
-        Randomness of the initialization; the same seed gives the same result.
-    callbacks, progress
-        See :func:`mnmf.engine.run`.
+    max_iter, tol, check_every, rng, callbacks, progress
+        See :func:`mnmf.engine.run`; the same seed gives the same result.
     n_threads : int, optional
         Threads that share the blocks of frames in ``algorithm="mu"`` (default: every
         CPU this process may use). Results do not depend on it beyond floating-point
         summation order. The EM runs on one thread (BLAS may use more).
+    stft : Stft, optional
+        The settings V was analysed with; carried by the result for resynthesis.
+    **source_options
+        Options of the named source model. ``"isnmf"``: ``W`` (F, K_given ≤ K) initial
+        or fixed templates, ``H`` (K, N) initial activations, ``fix_W`` (True for every
+        given column — supervised NMF —, or indices / a mask), ``H_mask`` (bool (K, N):
+        False entries stay zero), ``normalize``. ``"smooth"``: the same (no ``H_mask``)
+        and ``smoothness`` λ ≥ 0 (scalar or (K,)). An option the model does not take is
+        a ValueError naming it.
 
     Returns
     -------
     NMFResult
         ``.W`` (F, K), ``.H`` (K, N), ``.cost`` (initial cost first), ``.n_iter``,
-        ``.converged``, ``.seconds``.
+        ``.converged``, ``.seconds``, ``.source_model``, ``.stft``.
 
     Examples
     --------
@@ -436,19 +434,18 @@ def fit_nmf(
     ((64, 3), (3, 100))
     """
     data = nonnegative_matrix(V, name="V")
-    source = make_source(
-        source_model,
-        n_components,
-        smoothness=smoothness,
-        W=W,
-        H=H,
-        fix_W=fix_W,
-        H_mask=H_mask,
-        normalize=normalize,
-    )
+    template = build(SOURCE_MODELS, source_model, source_options)
+    source = copy.copy(template)  # the result keeps the unfitted description
     model = build_nmf_model(
-        data, source, beta=beta, algorithm=algorithm, exponent=exponent, n_threads=n_threads
+        data,
+        source,
+        n_components=n_components,
+        beta=beta,
+        algorithm=algorithm,
+        exponent=exponent,
+        n_threads=n_threads,
     )
+    name = SOURCE_MODELS.name_of(template) or type(template).__name__
     fit = run(
         model,
         max_iter=max_iter,
@@ -457,15 +454,29 @@ def fit_nmf(
         rng=rng,
         callbacks=callbacks,
         progress=progress,
-        description=f"NMF β={beta:g} {algorithm}" + (" smooth" if source_model == "smooth" else ""),
+        description=f"NMF β={beta:g} {algorithm} {name}",
     )
-    return NMFResult(**vars(fit))
+    return NMFResult(**vars(fit), source_model=template, stft=stft)
+
+
+def fit_nmf_options(source_model: str | SourceModel = "isnmf") -> set[str]:
+    """Every keyword :func:`fit_nmf` takes with this source model (for callers that check).
+
+    ``V``, ``n_components``, ``rng`` and ``stft`` are left out: callers supply them.
+    """
+    own = named_options(fit_nmf, skip=("V", "n_components", "rng", "stft"))
+    if not isinstance(source_model, str):
+        return own
+    return own | (
+        accepted_options(SOURCE_MODELS.get(source_model), skip=("n_components",)) or set()
+    )
 
 
 def build_nmf_model(
     V: NDArray,
-    source: NMFSource,
+    source: SourceModel,
     *,
+    n_components: int | None = None,
     beta: float = 0.0,
     algorithm: str = "mu",
     exponent: str = "mm",
@@ -473,16 +484,33 @@ def build_nmf_model(
     n_threads: int | None = None,
 ) -> BetaNMFModel | ISNMFEMModel:
     """The engine model for one validated spectrogram ``V`` (F, N) and a source model."""
-    beta = finite_real(beta, name="beta")
+    divergence = BetaDivergence(beta)
     check_choice(algorithm, name="algorithm", choices=("mu", "em"))
     check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
     block_bytes = positive_int(block_bytes, name="block_bytes")
     if algorithm == "em":
-        if beta != 0:
+        if not divergence.is_itakura_saito:
             raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
-        return ISNMFEMModel(V, source)
-    gamma = mm_exponent(beta) if exponent == "mm" else 1.0
-    source.check_data_model(beta=beta, exponent=gamma)
+        if not isinstance(source, EMSourceModel):
+            raise ValueError(
+                f"algorithm='em' needs a source model with EM updates; "
+                f"{type(source).__name__} has no update_from_posterior"
+            )
+        source.check_compatible(beta=divergence.beta, algorithm="em", exponent=None)
+        return ISNMFEMModel(V, source, n_components=n_components)
+    if not isinstance(source, MUSourceModel):
+        raise ValueError(
+            f"algorithm='mu' needs a source model with multiplicative updates; "
+            f"{type(source).__name__} has no update_H_mu/update_W_mu"
+        )
+    gamma = divergence.mm_exponent() if exponent == "mm" else 1.0
+    source.check_compatible(beta=divergence.beta, algorithm="mu", exponent=gamma)
     return BetaNMFModel(
-        V, source, beta=beta, exponent=gamma, block_bytes=block_bytes, n_threads=n_threads
+        V,
+        source,
+        n_components=n_components,
+        divergence=divergence,
+        exponent=gamma,
+        block_bytes=block_bytes,
+        n_threads=n_threads,
     )

@@ -13,15 +13,19 @@ writes to ``--out``:
 (d) ``upmix.wav``: a stereo remix with the components panned from left to right by
     spectral centroid (low notes left, high notes right, as seen from the keyboard);
 
-plus ``mixture.wav`` and ``metrics.json`` (settings, final costs, seconds per
-iteration). Every file is written atomically.
+plus ``mixture.wav``. Every file is written atomically.
 
-Usage: ``python -m experiments.smooth_study [--out outputs/smooth_study] [--seconds 15]``
+It is the ``smooth_study`` task of the Hydra layer (``mnmf-run experiment=smooth_study``,
+settings :class:`SmoothStudyTaskConfig` under ``task``; the run's metrics hold the
+final costs and seconds per iteration, its objective is the MM fit's final penalized
+cost), and a script of its own:
+``python -m experiments.tasks.smooth_study [--out outputs/smooth_study] [--seconds 15]``.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -30,10 +34,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
+from omegaconf import DictConfig, OmegaConf
 
 import mnmf
+from experiments.config import TaskConfig, data_path
 from experiments.figures import save_figure
-from mnmf.io import load_audio, write_audio, write_json
+from experiments.tasks import Metrics, register_task
+from mnmf.data.io import load_audio, write_audio, write_json
 from mnmf.separation import separate_components, wiener_masks
 from mnmf.sources import smoothness_terms
 
@@ -132,30 +139,36 @@ def upmix(components: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.stack([left, right], axis=1)
 
 
-def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
-    parser.add_argument("--out", type=Path, default=Path("outputs/smooth_study"))
-    parser.add_argument("--seconds", type=float, default=15.0, help="excerpt length")
-    parser.add_argument("--fs", type=int, default=22050)
-    parser.add_argument("--n-fft", type=int, default=2048)
-    parser.add_argument("--components", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 1.0, 10.0, 100.0])
-    parser.add_argument("--study-lambda", type=float, default=10.0, help="λ of (a), (c), (d)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if not args.audio.is_file():
-        raise SystemExit(f"--audio: no such file {args.audio}")
-    hop = args.n_fft // 4
+@dataclass
+class SmoothStudyTaskConfig(TaskConfig):
+    """``task=smooth_study``: what to study and how long (relative ``audio`` paths are
+    under ``data_root``)."""
 
-    signal, fs = load_audio(args.audio, fs=args.fs, mono=True)
-    signal = signal[: int(args.seconds * fs)]
-    X = mnmf.stft(signal, n_fft=args.n_fft, hop=hop)
+    name: str = "smooth_study"
+    audio: str = "piano/ragtime_piano_30s.wav"
+    seconds: float = 15.0
+    fs: int = 22050
+    n_fft: int = 2048
+    components: int = 10
+    iterations: int = 200
+    lambdas: list[float] = field(default_factory=lambda: [0.0, 1.0, 10.0, 100.0])
+    study_lambda: float = 10.0
+
+
+def study(settings: SmoothStudyTaskConfig, audio: Path, out: Path, *, seed: int) -> Metrics:
+    """Run the study on ``audio`` into ``out``; return its metrics (settings, costs, times)."""
+    if not audio.is_file():
+        raise ValueError(f"audio file not found: {audio}")
+    stft = mnmf.Stft(n_fft=settings.n_fft)
+    hop = stft.hop
+
+    signal, fs = load_audio(audio, fs=settings.fs, mono=True)
+    signal = signal[: int(settings.seconds * fs)]
+    X = stft.analyze(signal)
     V = np.abs(X) ** 2
-    print(f"{args.audio.name}: {signal.size / fs:.1f} s at {fs} Hz, STFT {V.shape} (F, N)")
+    print(f"{audio.name}: {signal.size / fs:.1f} s at {fs} Hz, STFT {V.shape} (F, N)")
     # One start for every fit: the comparison is of algorithms and λ, not of inits.
-    start = mnmf.fit_nmf(V, args.components, max_iter=0, rng=args.seed)
+    start = mnmf.fit_nmf(V, settings.components, max_iter=0, rng=seed)
     common = {"W": start.W, "H": start.H, "tol": 0.0, "source_model": "smooth"}
 
     # (a) MM against EM on the same penalized cost.
@@ -163,10 +176,10 @@ def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -
     for name, algorithm in (("MM (multiplicative)", "mu"), ("EM (SAGE)", "em")):
         fits[name] = mnmf.fit_nmf(
             V,
-            args.components,
+            settings.components,
             algorithm=algorithm,
-            smoothness=args.study_lambda,
-            max_iter=args.iterations,
+            smoothness=settings.study_lambda,
+            max_iter=settings.iterations,
             check_every=1,
             progress=True,
             **common,
@@ -176,13 +189,14 @@ def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -
             f"  {name:<20} cost {fit.cost[-1]:.6g} after {fit.n_iter} iterations, "
             f"{1e3 * fit.seconds / max(fit.n_iter, 1):.1f} ms/iteration"
         )
-    out = args.out
-    save_figure(plot_costs(fits, args.study_lambda), out / "cost_mm_vs_em.png")
+    save_figure(plot_costs(fits, settings.study_lambda), out / "cost_mm_vs_em.png")
 
     # (b) λ against smoothness and fit.
     by_lambda, summary = {}, []
-    for lam in args.lambdas:
-        fit = mnmf.fit_nmf(V, args.components, smoothness=lam, max_iter=args.iterations, **common)
+    for lam in settings.lambdas:
+        fit = mnmf.fit_nmf(
+            V, settings.components, smoothness=lam, max_iter=settings.iterations, **common
+        )
         by_lambda[lam] = fit
         data_fit = float(mnmf.beta_divergence(V, fit.W @ fit.H, 0.0))
         summary.append(
@@ -198,29 +212,28 @@ def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -
     save_figure(plot_smoothness(summary), out / "smoothness.png")
 
     # (c) masks and audio of the loudest components, (d) the stereo upmix.
-    study = by_lambda.get(args.study_lambda, fits["MM (multiplicative)"])
-    masks = wiener_masks(study.W, study.H)
-    loudest = np.argsort(-(study.W.sum(axis=0) * study.H.sum(axis=1)))[:4]
+    chosen = by_lambda.get(settings.study_lambda, fits["MM (multiplicative)"])
+    masks = wiener_masks(chosen.W, chosen.H)
+    loudest = np.argsort(-(chosen.W.sum(axis=0) * chosen.H.sum(axis=1)))[:4]
     save_figure(plot_masks(masks, loudest, fs, signal.size / fs), out / "masks.png")
-    components = separate_components(
-        X, study.W, study.H, n_fft=args.n_fft, hop=hop, length=signal.size
-    )
+    components = separate_components(X, chosen.W, chosen.H, stft=stft, length=signal.size)
     peak = max(float(np.max(np.abs(signal))), np.finfo(float).tiny) / 0.99
     write_audio(out / "mixture.wav", signal / peak, fs)
     for k in loudest:
         write_audio(out / f"component_{k}.wav", components[k] / peak, fs)
-    write_audio(out / "upmix.wav", upmix(components, study.W), fs, normalize=True)
-
-    metrics = {
-        "audio": str(args.audio),
+    write_audio(out / "upmix.wav", upmix(components, chosen.W), fs, normalize=True)
+    print(f"wrote {out}/: cost_mm_vs_em.png activations.png smoothness.png masks.png "
+          "component_*.wav mixture.wav upmix.wav")  # fmt: skip
+    return {
+        "audio": str(audio),
         "seconds": signal.size / fs,
         "fs": fs,
-        "n_fft": args.n_fft,
+        "n_fft": settings.n_fft,
         "hop": hop,
-        "components": args.components,
-        "iterations": args.iterations,
-        "seed": args.seed,
-        "study_lambda": args.study_lambda,
+        "components": settings.components,
+        "iterations": settings.iterations,
+        "seed": seed,
+        "study_lambda": settings.study_lambda,
         "mm_vs_em": {
             name: {
                 "final_cost": float(fit.cost[-1]),
@@ -231,11 +244,64 @@ def main(argv: list[str] | None = None, *, metrics_name: str = "metrics.json") -
         },
         "lambdas": summary,
     }
-    write_json(out / metrics_name, metrics)
-    print(
-        f"wrote {out}/: cost_mm_vs_em.png activations.png smoothness.png masks.png "
-        f"component_*.wav mixture.wav upmix.wav {metrics_name}"
-    )
+
+
+def objective(metrics: Metrics, cfg: DictConfig) -> float:
+    """The MM fit's final penalized cost (lower is better)."""
+    return float(metrics["study"]["mm_vs_em"]["MM (multiplicative)"]["final_cost"])
+
+
+def validate(cfg: DictConfig) -> None:
+    """Positive sizes and non-negative λ before any audio is read."""
+    task = cfg.task
+    for name in ("seconds", "fs", "n_fft", "components", "iterations"):
+        if task[name] <= 0:
+            raise ValueError(f"task.{name} must be > 0, got {task[name]}")
+    if any(lam < 0 for lam in task.lambdas) or task.study_lambda < 0:
+        raise ValueError("task.lambdas and task.study_lambda must be >= 0")
+
+
+@register_task("smooth_study", schema=SmoothStudyTaskConfig, objective=objective, validate=validate)
+def run(cfg: DictConfig, out: Path) -> Metrics:
+    """The study from the run's config; its figures and audio go into the run folder."""
+    settings = OmegaConf.to_object(cfg.task)
+    results = study(settings, data_path(cfg, settings.audio), out, seed=cfg.seed)
+    return {
+        "model": "smooth_study",
+        "data": Path(settings.audio).name,
+        "study": results,
+        "files": {
+            "figures": sorted(p.name for p in out.glob("*.png")),
+            "audio": sorted(p.name for p in out.glob("*.wav")),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> Metrics:
+    """Command line: the study's settings as options, results in ``--out``/metrics.json."""
+    defaults = SmoothStudyTaskConfig()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
+    parser.add_argument("--out", type=Path, default=Path("outputs/smooth_study"))
+    parser.add_argument("--seconds", type=float, default=defaults.seconds, help="excerpt length")
+    parser.add_argument("--fs", type=int, default=defaults.fs)
+    parser.add_argument("--n-fft", type=int, default=defaults.n_fft)
+    parser.add_argument("--components", type=int, default=defaults.components)
+    parser.add_argument("--iterations", type=int, default=defaults.iterations)
+    parser.add_argument("--lambdas", type=float, nargs="+", default=defaults.lambdas)
+    parser.add_argument("--study-lambda", type=float, default=defaults.study_lambda)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    settings = SmoothStudyTaskConfig(
+        audio=str(args.audio), seconds=args.seconds, fs=args.fs, n_fft=args.n_fft,
+        components=args.components, iterations=args.iterations, lambdas=args.lambdas,
+        study_lambda=args.study_lambda,
+    )  # fmt: skip
+    try:
+        metrics = study(settings, args.audio, args.out, seed=args.seed)
+    except ValueError as error:
+        raise SystemExit(f"smooth_study: {error}") from None
+    write_json(args.out / "metrics.json", metrics | {"settings": asdict(settings)})
     return metrics
 
 

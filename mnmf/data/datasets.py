@@ -18,8 +18,8 @@ import yaml
 from numpy.typing import NDArray
 
 from mnmf._validation import as_generator, check_choice, finite_real, positive_int
-from mnmf.io import load_audio, resample
-from mnmf.simulate import Mixture
+from mnmf.data.io import load_audio, resample
+from mnmf.data.simulate import Mixture
 
 _IMAGE = re.compile(r"image_(\d+)\.wav$")
 _SOURCE = re.compile(r"source_(\d+)\.wav$")

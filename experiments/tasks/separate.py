@@ -1,0 +1,207 @@
+"""The ``separate`` task: load or simulate a mixture, separate it, score it, keep the audio.
+
+Settings: the ``data``, ``model``, ``stft`` and ``eval`` groups, and ``task.objective``,
+the metric whose mean over sources is the run's objective (ΔSDR by default). The model
+config names a method of :func:`mnmf.separate` and its options; ``_target_`` nodes in the
+options (e.g. ``source_model: {_target_: mnmf.SmoothNMFSource, smoothness: 10}``) are
+built by ``hydra.utils.instantiate``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+import mnmf
+from experiments.config import TaskConfig, choice
+from experiments.data import DATA_KINDS, Recording, load_data
+from experiments.tasks import Metrics, register_task
+from mnmf.data.io import write_audio
+from mnmf.data.synthetic import SOURCE_KINDS as SYNTHETIC_KINDS
+from mnmf.evaluation import METRICS as EVALUATION_METRICS
+from mnmf.methods import METHODS, method_options
+from mnmf.registry import check_options
+
+OBJECTIVES = ("ΔSDR", "ΔSIR", "SDR", "SIR", "SAR", "ISR")
+
+
+@dataclass
+class SeparateTaskConfig(TaskConfig):
+    """``task=separate``: ``objective`` is a metric of the evaluation (mean over sources)."""
+
+    name: str = "separate"
+    objective: str = "ΔSDR"
+
+
+def validate(cfg: DictConfig) -> None:
+    """Every choice and every method option checked before any audio is loaded."""
+    data = cfg.data
+    choice(data.kind, "data.kind", list(DATA_KINDS))
+    choice(cfg.model.method, "model.method", list(METHODS))
+    choice(cfg.eval.mode, "eval.mode", list(EVALUATION_METRICS))
+    choice(cfg.task.objective, "task.objective", OBJECTIVES)
+    if cfg.task.objective == "ISR" and cfg.eval.mode != "images":
+        raise ValueError("task.objective='ISR' needs eval.mode='images'")
+    if data.kind == "synthetic":
+        for kind in data.sources:
+            choice(kind, "data.sources entry", SYNTHETIC_KINDS)
+    if data.kind in ("folder", "file") and not data.path:
+        raise ValueError(f"data.kind={data.kind!r} needs data.path")
+    for name in ("duration", "rt60", "mic_spacing"):
+        if data[name] < 0:
+            raise ValueError(f"data.{name} must be >= 0, got {data[name]}")
+    stft_settings(cfg)
+    options = model_options(cfg)
+    check_options(
+        options,
+        method_options(cfg.model.method, options),
+        owner=f"model.options of method {cfg.model.method!r}",
+    )
+
+
+def stft_settings(cfg: DictConfig) -> mnmf.Stft:
+    """The one :class:`mnmf.Stft` of the run (a ValueError names a bad setting)."""
+    try:
+        return mnmf.Stft(n_fft=cfg.stft.n_fft, hop=cfg.stft.hop, window=cfg.stft.window)
+    except ValueError as error:
+        raise ValueError(f"stft: {error}") from None
+
+
+def model_options(cfg: DictConfig) -> dict[str, Any]:
+    """The method's options with every ``_target_`` node instantiated."""
+    return instantiate(cfg.model.options, _convert_="all") or {}
+
+
+def objective(metrics: Metrics, cfg: DictConfig) -> float:
+    """Mean over sources of ``task.objective``; NaN when nothing was scored."""
+    return float((metrics.get("summary") or {}).get(cfg.task.objective, math.nan))
+
+
+@register_task("separate", schema=SeparateTaskConfig, objective=objective, validate=validate)
+def run(cfg: DictConfig, out: Path) -> Metrics:
+    """Separate the configured data with the configured method; scores, audio, figures."""
+    data_rng, method_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2)
+    )
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    loaded = load_data(cfg, data_rng)
+    references = None if isinstance(loaded, Recording) else loaded.images
+    mix, fs = loaded.mix, loaded.fs
+    timings["load"] = time.perf_counter() - t0
+    n_sources = cfg.model.n_sources or (None if references is None else references.shape[0])
+    if n_sources is None:
+        raise ValueError("data without references needs model.n_sources")
+    stft = stft_settings(cfg)
+    method = cfg.model.method
+    options = model_options(cfg)
+    accepted = method_options(method, options)
+    track: list[dict[str, float]] = []
+    if "progress" in accepted:
+        options.setdefault("progress", sys.stderr.isatty())
+    if "callbacks" in accepted and cfg.eval.track_every > 0 and references is not None:
+        tracker = _sdr_tracker(cfg, stft, references, track)
+        options["callbacks"] = [*options.get("callbacks", ()), tracker]
+
+    t0 = time.perf_counter()
+    separation = mnmf.separate_with_fit(
+        mix,
+        n_sources=n_sources,
+        method=method,
+        stft=stft,
+        fs=fs,
+        rng=method_rng,
+        references=references,  # only oracle methods look at them
+        **options,
+    )
+    timings["separate"] = time.perf_counter() - t0
+    estimates, fit = separation.images, separation.fit
+
+    metrics: Metrics = {
+        "model": cfg.model.name,
+        "method": method,
+        "data": cfg.data.name,
+        "fs": fs,
+        "n_sources": n_sources,
+        "n_mics": mix.shape[1],
+        "duration": mix.shape[0] / fs,
+    }
+    order = np.arange(n_sources)
+    if references is not None and cfg.eval.enabled:
+        t0 = time.perf_counter()
+        evaluation = mnmf.evaluate(estimates, references, mixture=mix, mode=cfg.eval.mode)
+        timings["evaluate"] = time.perf_counter() - t0
+        order = evaluation.permutation
+        metrics |= {
+            "scores": {k: v.tolist() for k, v in evaluation.scores.items()},
+            "mixture_scores": {k: v.tolist() for k, v in evaluation.mixture_scores.items()},
+            "improvements": {k: v.tolist() for k, v in evaluation.improvements.items()},
+            "summary": evaluation.summary(),
+        }
+    if fit is not None:
+        metrics["fit"] = {
+            "n_iter": fit.n_iter,
+            "converged": fit.converged,
+            "seconds": fit.seconds,
+            "cost": np.asarray(fit.cost).tolist(),
+            "cost_iterations": np.asarray(fit.cost_iterations).tolist(),
+            "cost_seconds": np.asarray(fit.cost_seconds).tolist(),
+        }
+    if track:
+        metrics["sdr_track"] = track
+    metrics["timings"] = timings
+
+    files: dict[str, Any] = {}
+    if cfg.output.audio:
+        files |= _write_audio(out, mix, fs, estimates, references, order)
+    if cfg.output.figures:
+        from experiments import figures
+
+        files["figures"] = figures.run_figures(
+            out, X=separation.X, estimates=estimates, fs=fs, stft=stft, fit=fit, track=track
+        )
+    metrics["files"] = files
+    return metrics
+
+
+def _write_audio(out, mix, fs, estimates, references, order) -> dict[str, Any]:
+    """Mixture, references and estimates (matched to the references), one common scale."""
+    peak = max(float(np.max(np.abs(mix))), float(np.max(np.abs(estimates))), 1e-12) / 0.99
+    files: dict[str, Any] = {"mixture": write_audio(out / "mixture.wav", mix / peak, fs).name}
+    files["estimates"] = [
+        write_audio(out / f"estimate_{j + 1}.wav", estimates[order[j]] / peak, fs).name
+        for j in range(len(order))
+    ]
+    if references is not None:
+        files["references"] = [
+            write_audio(out / f"reference_{j + 1}.wav", references[j] / peak, fs).name
+            for j in range(references.shape[0])
+        ]
+    return files
+
+
+def _sdr_tracker(cfg: DictConfig, stft: mnmf.Stft, references: np.ndarray, track: list):
+    """A callback scoring the model's current images every ``eval.track_every`` iterations.
+
+    It uses the model's own ``images()`` (every spatial model has one); models without
+    images (single-channel NMF, whose sources are grouped after the fit) are not tracked.
+    """
+    length = references.shape[1]
+
+    def callback(info) -> None:
+        images = getattr(info.model, "images", None)
+        if info.iteration % cfg.eval.track_every or images is None:
+            return
+        estimates = np.stack([stft.synthesize(S, length=length) for S in images()])
+        scores = mnmf.evaluate(estimates, references, mode=cfg.eval.mode)
+        track.append({"iteration": info.iteration, "SDR": scores.mean("SDR")})
+
+    return callback

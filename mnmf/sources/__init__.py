@@ -1,0 +1,28 @@
+"""Source models: how each source's power spectrogram is parameterized.
+
+- ``"isnmf"``, :class:`NMFSource`: β-NMF / IS-NMF, fixed or partly fixed
+  dictionaries, masks on H;
+- ``"smooth"``, :class:`SmoothNMFSource`: smooth IS-NMF (Févotte 2011).
+
+Any object that follows :class:`SourceModel` (and :class:`MUSourceModel` and/or
+:class:`EMSourceModel` for the algorithms it supports) plugs into
+:func:`mnmf.fit_nmf`, :func:`mnmf.fit_mnmf` and every spatial model; registering it in
+:data:`SOURCE_MODELS` is only needed to select it by name. See docs/design.md.
+"""
+
+from mnmf.sources.base import SOURCE_MODELS, EMSourceModel, MUSourceModel, SourceModel
+from mnmf.sources.nmf import MultiplicativeUpdates, NMFFactors, NMFSource, PosteriorUpdates
+from mnmf.sources.smooth import SmoothNMFSource, smoothness_terms
+
+__all__ = [
+    "SOURCE_MODELS",
+    "EMSourceModel",
+    "MUSourceModel",
+    "MultiplicativeUpdates",
+    "NMFFactors",
+    "NMFSource",
+    "PosteriorUpdates",
+    "SmoothNMFSource",
+    "SourceModel",
+    "smoothness_terms",
+]

@@ -1,0 +1,245 @@
+"""Per-source spatial gains Q on power spectrograms, by multiplicative updates.
+
+Ozerov & Févotte (2010), criterion C2: the power spectrogram of microphone i is
+modelled as
+
+    V̂_i,fn = Σ_j q_ij,f Σ_{k∈K_j} w_fk h_kn + floor,
+
+with q constant over f for an instantaneous (panned) mix. With ``labels[k] = j(k)`` this
+is an NMF per channel with the *effective dictionary* W̃_i = W ∘ Q_i[:, labels], so
+
+- H's MU statistics are the single-channel ones summed over channels,
+  Σ_i W̃_iᵀ(V_i V̂_i⁻²) and Σ_i W̃_iᵀ V̂_i⁻¹;
+- W's and Q's both come from the per-channel (F, K) products A_i = (V_i V̂_i⁻²) Hᵀ and
+  B_i = V̂_i⁻¹ Hᵀ: W's are Σ_i Q_i[:, labels] ∘ A_i, Q's are Σ_{k∈j} w_fk A_i,fk.
+
+The source model applies its own update to these statistics; every block is an MM step
+for the IS divergence (linear in V̂ with exponent γ = ½), so the cost never increases.
+
+Reference: A. Ozerov, C. Févotte (2010). Multichannel nonnegative matrix factorization
+in convolutive mixtures for audio source separation. IEEE TASLP 18(3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mnmf._validation import check_choice, nonnegative_matrix
+from mnmf.divergence import internal_scale, is_data_constant, is_model_terms, mm_exponent, mu_factor
+from mnmf.grouping import SourceGrouping
+from mnmf.separation import ratio_masks
+from mnmf.sources.base import MUSourceModel, SourceModel
+from mnmf.spatial.base import SPATIAL_MODELS, SpatialModelBase, principal_filters
+
+MIXINGS = ("convolutive", "instantaneous")
+
+
+@SPATIAL_MODELS.register("gains")
+class GainsModel(SpatialModelBase):
+    """Multichannel IS-NMF with per-source spatial gains Q, by multiplicative updates.
+
+    Parameters
+    ----------
+    mixing : {"convolutive", "instantaneous"}
+        Gains per frequency (q_ij,f, Q of shape (I, J, F)) or one gain per source and
+        microphone (q_ij, Q of shape (I, J)) for panned mixes.
+    exponent : {"mm", "heuristic"}
+        MU exponent ½ (MM: the cost provably never increases) or 1.
+    Q : array, shape (I, J, F) or (I, J), optional
+        Initial gains; by default uniform in [0.5, 1.5) from ``rng``, normalized.
+    fix_Q : bool
+        Keep Q fixed (e.g. known panning).
+
+    Notes
+    -----
+    After each iteration Σ_i q_ij,f = 1 and the scale moves into the rows of W_j, then
+    W's free columns are normalized to unit sum (scale into H): the cost is unchanged.
+    Sources with fixed columns in W keep their scale in Q (W must not change). With one
+    microphone the normalization forces q = 1, so Q is not updated and the model is
+    exactly single-channel IS-NMF.
+    """
+
+    algorithm = "mu"
+
+    def __init__(
+        self,
+        *,
+        mixing: str = "convolutive",
+        exponent: str = "mm",
+        Q: ArrayLike | None = None,
+        fix_Q: bool = False,
+    ) -> None:
+        check_choice(mixing, name="mixing", choices=MIXINGS)
+        check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
+        self.mixing = mixing
+        self.instantaneous = mixing == "instantaneous"
+        self.exponent = mm_exponent(0.0) if exponent == "mm" else 1.0
+        self.given_Q = None if Q is None else nonnegative_matrix(Q, name="Q", ndim=(2, 3))
+        self.fix_Q = bool(fix_Q)
+        self._Q_start: NDArray | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def _Q_shape(self, n_mics: int, n_sources: int, n_freqs: int) -> tuple[int, ...]:
+        return (n_mics, n_sources) + (() if self.instantaneous else (n_freqs,))
+
+    def bind(self, X: NDArray, source: SourceModel, grouping: SourceGrouping) -> None:
+        """Check Q against (I, J[, F]) and the source model's protocol; bind the source model."""
+        super().bind(X, source, grouping)
+        if not isinstance(source, MUSourceModel):
+            raise ValueError(
+                f"the gains model takes multiplicative updates; source model "
+                f"{type(source).__name__} has no update_H_mu/update_W_mu"
+            )
+        expected = self._Q_shape(self.n_mics, self.n_sources, self.n_freqs)
+        if self.given_Q is not None and self.given_Q.shape != expected:
+            raise ValueError(
+                f"Q must have shape {expected} for mixing={self.mixing!r}, got {self.given_Q.shape}"
+            )
+        source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
+        source.check_compatible(beta=0.0, algorithm="mu", exponent=self.exponent)
+
+    def start_from_images(self, images: NDArray) -> None:
+        """Q from each image's principal spatial direction: q_ij,f = |a_ij,f|² (unit-norm a).
+
+        Averaged over frequency for instantaneous mixing.
+        """
+        gains = np.abs(principal_filters(images).transpose(1, 2, 0)) ** 2  # (I, J, F)
+        self._Q_start = gains.mean(axis=2) if self.instantaneous else gains
+
+    # ------------------------------------------------------------------ engine API
+    def initialize(self, rng: np.random.Generator) -> None:
+        V_user = np.abs(self.X) ** 2  # (F, N, I), float32 for complex64
+        self.dtype = V_user.dtype
+        mean = float(np.mean(V_user, dtype=np.float64))
+        self.scale, floor = internal_scale(mean)
+        self.floor = self.dtype.type(floor)
+        # (I, F, N) contiguous per channel, in internal units.
+        self.V = np.ascontiguousarray(np.moveaxis(V_user, 2, 0)) * self.dtype.type(1.0 / self.scale)
+        shape = self._Q_shape(self.n_mics, self.n_sources, self.n_freqs)
+        if self.given_Q is not None:
+            Q = self.given_Q.astype(self.dtype)
+        elif self._Q_start is not None:
+            Q = self._Q_start.astype(self.dtype)
+        else:
+            Q = rng.uniform(0.5, 1.5, size=shape).astype(self.dtype)
+        self.Q = Q / Q.sum(axis=0, keepdims=True)
+        # Σ_i V̂_i ≈ Σ_i V_i with Σ_i q = 1: the sources' powers match I times the mean.
+        self.source.initialize(
+            rng, mean_power=self.n_mics * mean / self.scale, scale=self.scale, dtype=self.dtype
+        )
+        self.normalize()
+        self._constant = sum(is_data_constant(V_i, float(self.floor)) for V_i in self.V)
+
+    def step(self) -> None:
+        source = self.source
+        # H: statistics through the effective dictionaries W̃_i.
+        numerator = np.zeros_like(source.H)
+        denominator = np.zeros_like(source.H)
+        for i, (ratio_num, ratio_den) in self._channel_ratios():
+            effective = self._effective_dictionary(i)
+            numerator += effective.T @ ratio_num
+            denominator += effective.T @ ratio_den
+        source.update_H_mu(numerator, denominator, self.exponent)
+        # W: per-channel (F, K) products weighted by each component's gains.
+        if source.free.any():
+            numerator, denominator = np.zeros_like(source.W), np.zeros_like(source.W)
+            for i, (A, B) in self._channel_products():
+                gains = self._component_gains(i)
+                numerator += gains * A
+                denominator += gains * B
+            source.update_W_mu(numerator, denominator, self.exponent)
+        # Q: the same products, summed over each source's components (and f if instantaneous).
+        if not self.fix_Q and self.n_mics > 1:
+            numerator, denominator = np.zeros_like(self.Q), np.zeros_like(self.Q)
+            for i, (A, B) in self._channel_products():
+                numerator[i] = self._per_source(source.W * A)
+                denominator[i] = self._per_source(source.W * B)
+            self.Q *= mu_factor(numerator, denominator, self.exponent)
+        self.normalize()
+
+    def cost(self) -> float:
+        """C2 = Σ_i D_IS(V_i | V̂_i) (scale-invariant), plus the source model's penalty."""
+        total = 0.0
+        scratch = np.empty((self.n_freqs, self.n_frames), self.dtype)
+        for i in range(self.n_mics):
+            total += is_model_terms(self.V[i], self._model(i), scratch=scratch)
+        return total - self._constant + self.source.penalty()
+
+    def parameters(self) -> dict[str, NDArray]:
+        return self.source.parameters(scale=self.scale) | {"Q": self.Q.copy()}
+
+    def image_spectrograms(
+        self, X: NDArray, params: dict[str, NDArray], grouping: SourceGrouping
+    ) -> NDArray:
+        """Per-channel Wiener images from ``params`` (``W``, ``H``, ``Q``): (J, F, N, I)."""
+        return gains_images(X, params["Q"], params["W"], params["H"], grouping)
+
+    # ------------------------------------------------------------------ pieces
+    def normalize(self) -> None:
+        """Σ_i q_ij,f = 1 with the scale moved into W_j's rows, then W's columns."""
+        if self.n_mics > 1:
+            totals = self.Q.sum(axis=0)  # (J, F) or (J,)
+            totals[totals <= 0] = 1
+            totals[~self._free_sources()] = 1  # fixed dictionaries keep their scale in Q
+            self.Q /= totals
+            per_component = self.grouping.per_component(totals)  # (K, F) or (K,)
+            self.source.scale_templates(per_component if self.instantaneous else per_component.T)
+        self.source.normalize()
+
+    def _component_gains(self, i: int) -> NDArray:
+        """q_{i, j(k), f} as an (F, K) array (broadcastable for instantaneous mixing)."""
+        gains = self.grouping.per_component(self.Q[i])  # (K, F) or (K,)
+        return gains.T if not self.instantaneous else gains[None, :]
+
+    def _effective_dictionary(self, i: int) -> NDArray:
+        return self.source.W * self._component_gains(i)
+
+    def _model(self, i: int) -> NDArray:
+        model = self._effective_dictionary(i) @ self.source.H
+        model += self.floor
+        return model
+
+    def _channel_ratios(self):  # -> Iterator[tuple[int, tuple[NDArray, NDArray]]]
+        """For each channel, (V_i V̂_i⁻², V̂_i⁻¹) at the current parameters."""
+        for i in range(self.n_mics):
+            inverse = self._model(i)
+            np.divide(self.dtype.type(1), inverse, out=inverse)
+            ratio = np.square(inverse)
+            ratio *= self.V[i]
+            yield i, (ratio, inverse)
+
+    def _channel_products(self):  # -> Iterator[tuple[int, tuple[NDArray, NDArray]]]
+        """For each channel, A_i = (V_i V̂_i⁻²) Hᵀ and B_i = V̂_i⁻¹ Hᵀ, both (F, K)."""
+        H_t = self.source.H.T
+        for i, (ratio_num, ratio_den) in self._channel_ratios():
+            yield i, (ratio_num @ H_t, ratio_den @ H_t)
+
+    def _per_source(self, per_component: NDArray) -> NDArray:
+        """Sum an (F, K) array over each source's components: (J, F), or (J,) summed over f."""
+        sums = self.grouping.sum_per_source(per_component, axis=1).T  # (J, F)
+        return sums.sum(axis=1) if self.instantaneous else sums
+
+
+def gains_images(
+    X: NDArray, Q: NDArray, W: NDArray, H: NDArray, grouping: SourceGrouping
+) -> NDArray[np.complexfloating]:
+    """Source images by per-channel Wiener gains: ŝ_ij = q_ij,f P_j / V̂_i · X_i.
+
+    Parameters
+    ----------
+    X : complex array, shape (F, N, I)
+    Q : array, shape (I, J, F) or (I, J)
+    W : array, shape (F, K)
+    H : array, shape (K, N)
+    grouping : SourceGrouping
+
+    Returns
+    -------
+    images : complex array, shape (J, F, N, I)
+        They add up to X exactly (the shares of each channel sum to one).
+    """
+    powers = grouping.source_powers(W, H)  # (J, F, N)
+    gains = Q if Q.ndim == 3 else Q[:, :, None]  # (I, J, F or 1)
+    contributions = gains.transpose(1, 2, 0)[:, :, None, :] * powers[..., None]  # (J, F, N, I)
+    return ratio_masks(contributions) * X[None]
