@@ -100,7 +100,7 @@ def quality_scenes(seed: int):
 
 def scene_options(scene: str, method: str) -> dict:
     """Peers: 100 iterations (above their defaults of 20-30, which score lower). MNMF:
-    ``separate``'s defaults (peer start, see ``mnmf.multichannel.auto_init``), plus on
+    ``separate``'s defaults (peer start, see ``mnmf.algorithms.starts.auto_init``), plus on
     the music scene 8 components per source, a 30-iteration FastMNMF2 start (its own
     default; 50 and 100 scored lower, see RESULTS.md) and, for gains-MU, instantaneous
     gains."""

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -298,9 +299,11 @@ class Filterbank:
 
         fs, fmin, fmax = _band_limits(fs, fmin, fmax)
         n_bands = positive_int(n_bands, name="n_bands")
-        weights = librosa.filters.mel(
-            sr=fs, n_fft=stft.n_fft, n_mels=n_bands, fmin=fmin, fmax=fmax, dtype=np.float64
-        )
+        with warnings.catch_warnings():  # empty bands: refused below, with the settings named
+            warnings.simplefilter("ignore", UserWarning)
+            weights = librosa.filters.mel(
+                sr=fs, n_fft=stft.n_fft, n_mels=n_bands, fmin=fmin, fmax=fmax, dtype=np.float64
+            )
         empty = np.flatnonzero(weights.sum(axis=1) <= 0)
         if empty.size:
             raise ValueError(

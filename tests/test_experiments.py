@@ -18,6 +18,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from experiments.config import register, validate
 from experiments.run import completed_metrics, run_experiment
+from mnmf.methods import method_options
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
@@ -222,6 +223,44 @@ def test_a_run_killed_mid_way_leaves_no_valid_result_and_resumes(tmp_path):
     finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert completed_metrics(out) is not None
+
+
+def preset_runs(preset: str) -> list[list[str]]:
+    """Overrides of one tiny run per model of a preset (its sweep's models, or its own)."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    swept = (cfg.hydra.sweeper.get("params") or {}).get("model")
+    models = str(swept).split(",") if swept else [cfg.model.name]
+    if cfg.task.name == "smooth_study":
+        return [
+            ["task.seconds=1.5", "task.fs=8000", "task.n_fft=512", "task.components=3",
+             "task.iterations=2", "task.lambdas=[0,10]"]
+        ]  # fmt: skip
+    runs = []
+    for model in models:
+        composed_model = composed([f"experiment={preset}", f"model={model}"])
+        accepted = method_options(composed_model.model.method, {})
+        iterations = ("max_iter", "init_iter", "n_iter")
+        tiny = [f"++model.options.{key}=3" for key in iterations if key in accepted]
+        runs.append([f"model={model}", *TINY, *tiny])
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_with_tiny_iteration_counts(preset, tmp_path, shared_data):
+    """Every preset, every model of its sweep, 1.5 s of data and 3 iterations: each run
+    writes a complete folder (a preset that composes but fails at run time shows here)."""
+    for index, overrides in enumerate(preset_runs(preset)):
+        cfg = composed([f"experiment={preset}", *overrides])
+        out = tmp_path / str(index)
+        run_experiment(cfg, out, overrides=overrides)
+        failure = out / "failed.json"
+        assert not failure.exists(), failure.read_text()
+        metrics = completed_metrics(out)
+        assert metrics is not None and metrics["task"] == cfg.task.name
+        if cfg.task.name == "separate" and cfg.eval.enabled:
+            assert np.isfinite(metrics["objective"]), overrides
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])

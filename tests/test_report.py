@@ -346,3 +346,35 @@ def test_no_runs_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no runs in" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not a folder"):
         report.build_report(tmp_path / "missing")
+
+
+def test_report_of_runs_written_by_the_run_code(tmp_path: Path) -> None:
+    """metrics.json as experiments.run writes it (not fabricated): the report reads it."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.config import register
+    from experiments.run import run_experiment
+
+    register()
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    tiny = ["data.duration=1.5", "stft.n_fft=512", "stft.hop=128", "output.figures=false"]
+    for model in ("mixture", "isnmf"):
+        for seed in (0, 1):
+            overrides = [f"model={model}", f"seed={seed}", *tiny]
+            with initialize_config_dir(version_base="1.3", config_dir=conf):
+                cfg = compose("config", overrides=overrides)
+            run_experiment(cfg, tmp_path / "sweep" / f"{model},{seed}", overrides=overrides)
+    out = report.build_report(tmp_path / "sweep")
+    columns, rows = read_csv(out / "results.csv")
+    assert len(rows) == 2 * 2 * 2  # models × seeds × sources
+    assert "seed" in columns and "model.name" not in columns  # no condition: one setting
+    for row in rows:
+        metrics = json.loads((tmp_path / "sweep" / row["run"] / "metrics.json").read_text())
+        j = int(row["source"]) - 1
+        assert float(row["SDR"]) == pytest.approx(metrics["scores"]["SDR"][j])
+        assert float(row["ΔSDR"]) == pytest.approx(metrics["improvements"]["ΔSDR"][j])
+        if row["model"] == "mixture":
+            assert float(row["ΔSDR"]) == pytest.approx(0.0, abs=1e-9)
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "4 complete run(s), 4 separation (4 scored); 0 failed" in markdown
+    assert any(line.startswith("| isnmf | 2 |") for line in markdown.splitlines())
