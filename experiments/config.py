@@ -17,6 +17,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from mnmf.features import Stft
+
 #: ../shared/data beside the repository: the default root of relative data paths.
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -42,8 +44,9 @@ class DataConfig:
     - ``sine``: the seed slides' two gated sines with a noise floor at ``snr`` dB;
     - ``file``: one recording (``path``), no references (nothing to score).
 
-    ``duration`` (seconds) is the length drawn or simulated; for recordings (``folder``,
-    ``file``) a positive value keeps the first ``duration`` seconds and 0 keeps all.
+    ``duration`` (seconds) is the length of generated or drawn data; ``excerpt`` the
+    seconds kept from a recording (``folder``, ``file``; null keeps all). Each kind
+    refuses the other.
     """
 
     kind: str = "synthetic"
@@ -51,7 +54,8 @@ class DataConfig:
     sources: list[str] = field(default_factory=lambda: ["speech", "music"])
     path: str | None = None
     source_dir: str = "sources"
-    duration: float = 6.0
+    duration: float | None = None
+    excerpt: float | None = None
     fs: int = 16000
     rt60: float = 0.3
     mic_spacing: float = 0.05
@@ -79,7 +83,7 @@ class StftConfig:
     """:class:`mnmf.Stft` settings (``hop: null`` is n_fft // 4)."""
 
     n_fft: int = 2048
-    hop: int | None = 512
+    hop: int | None = None
     window: str = "sine"
 
 
@@ -136,6 +140,14 @@ def choice(value: object, name: str, choices: tuple[str, ...] | list[str]) -> No
     """A value among ``choices``, or a ValueError naming the setting and listing them."""
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
+
+
+def stft_settings(cfg: DictConfig) -> Stft:
+    """The one :class:`mnmf.Stft` of a run, from the ``stft`` group (errors name it)."""
+    try:
+        return Stft(n_fft=cfg.stft.n_fft, hop=cfg.stft.hop, window=cfg.stft.window)
+    except ValueError as error:
+        raise ValueError(f"stft: {error}") from None
 
 
 def data_path(cfg: DictConfig, path: str) -> Path:

@@ -1,8 +1,10 @@
 """Data loaders of the Hydra layer, one per ``data.kind`` (a registry, no if/else chain).
 
-Each loader takes the composed config and the run's data generator and returns a
-:class:`mnmf.Mixture` (mixture and true images), or :class:`Recording` for data that
-has no references (nothing to score).
+Each :class:`DataKind` has a loader — the composed config and the run's data generator
+in, a :class:`mnmf.Mixture` (mixture and true images) or a :class:`Recording` (no
+references: nothing to score) out — and says which ``data`` settings it needs.
+Recordings keep ``data.excerpt`` seconds (null: all); generated and drawn data last
+``data.duration`` seconds.
 """
 
 from __future__ import annotations
@@ -30,45 +32,91 @@ class Recording:
 
 Loader = Callable[[DictConfig, np.random.Generator], "mnmf.Mixture | Recording"]
 
-#: Loaders by ``data.kind``.
-DATA_KINDS: Registry[Loader] = Registry("data kind", argument="data.kind")
+
+@dataclass(frozen=True)
+class DataKind:
+    """A loader and the ``data`` settings it needs.
+
+    Attributes
+    ----------
+    load : callable
+        ``(cfg, rng) -> Mixture | Recording``.
+    needs : tuple of str
+        ``data`` fields that must be set.
+    recording : bool
+        Read from disk: ``data.excerpt`` applies, ``data.duration`` does not.
+    """
+
+    load: Loader
+    needs: tuple[str, ...] = ()
+    recording: bool = False
+
+    def validate(self, cfg: DictConfig) -> None:
+        data = cfg.data
+        for name in self.needs:
+            if data[name] is None:
+                raise ValueError(f"data.kind={data.kind!r} needs data.{name}")
+        if self.recording and data.duration is not None:
+            raise ValueError(
+                f"data.duration is the length of generated data; a recording "
+                f"(data.kind={data.kind!r}) keeps data.excerpt seconds"
+            )
+        if not self.recording and data.excerpt is not None:
+            raise ValueError(
+                f"data.excerpt applies to recordings; data.kind={data.kind!r} lasts "
+                "data.duration seconds"
+            )
+
+
+#: Data kinds by ``data.kind``.
+DATA_KINDS: Registry[DataKind] = Registry("data kind", argument="data.kind")
+
+
+def data_kind(name: str, **metadata: object) -> Callable[[Loader], Loader]:
+    """Register a loader as the data kind ``name`` (see :class:`DataKind`)."""
+
+    def decorator(load: Loader) -> Loader:
+        DATA_KINDS.register(name)(DataKind(load, **metadata))
+        return load
+
+    return decorator
 
 
 def load_data(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture | Recording:
     """The configured mixture (or recording), from the loader of ``data.kind``."""
-    return DATA_KINDS.get(cfg.data.kind)(cfg, rng)
+    return DATA_KINDS.get(cfg.data.kind).load(cfg, rng)
 
 
-def _crop(signal: np.ndarray, seconds: float, fs: int) -> np.ndarray:
-    return signal[: round(seconds * fs)] if seconds > 0 else signal
+def _crop(signal: np.ndarray, seconds: float | None, fs: int) -> np.ndarray:
+    return signal[: round(seconds * fs)] if seconds else signal
 
 
-@DATA_KINDS.register("folder")
+@data_kind("folder", needs=("path",), recording=True)
 def _folder(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     mixture = mnmf.load_mixture(data_path(cfg, data.path), fs=data.fs)
-    if data.duration <= 0:
+    if not data.excerpt:
         return mixture
-    kept = slice(round(data.duration * mixture.fs))
+    kept = slice(round(data.excerpt * mixture.fs))
     return dataclasses.replace(
         mixture,
         mix=mixture.mix[kept],
         images=mixture.images[:, kept],
         sources=None if mixture.sources is None else mixture.sources[:, kept],
         noise=None if mixture.noise is None else mixture.noise[kept],
-        meta=mixture.meta | {"kept_seconds": data.duration},
+        meta=mixture.meta | {"excerpt_seconds": data.excerpt},
     )
 
 
-@DATA_KINDS.register("file")
+@data_kind("file", needs=("path",), recording=True)
 def _file(cfg: DictConfig, rng: np.random.Generator) -> Recording:
     data = cfg.data
     signal, fs = load_audio(data_path(cfg, data.path), fs=data.fs, mono=data.mono)
     signal = signal if signal.ndim == 2 else signal[:, None]
-    return Recording(mix=_crop(signal, data.duration, fs), fs=fs)
+    return Recording(mix=_crop(signal, data.excerpt, fs), fs=fs)
 
 
-@DATA_KINDS.register("sine")
+@data_kind("sine")
 def _sine(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     references = mnmf.synthetic.gated_sines(fs=data.fs)
@@ -79,7 +127,7 @@ def _sine(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     return mnmf.Mixture(mix=images.sum(axis=0), images=images, fs=data.fs, meta={"kind": "sine"})
 
 
-@DATA_KINDS.register("synthetic")
+@data_kind("synthetic", needs=("duration",))
 def _synthetic(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     signals = list(
@@ -90,12 +138,12 @@ def _synthetic(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     return _room(cfg, signals, rng)
 
 
-@DATA_KINDS.register("room")
+@data_kind("room", needs=("duration",))
 def _room_of_files(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     return _room(cfg, _drawn(cfg, rng), rng)
 
 
-@DATA_KINDS.register("mix")
+@data_kind("mix", needs=("duration",))
 def _mix(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     signals = _drawn(cfg, rng)

@@ -58,11 +58,16 @@ def spectrograms(X, estimates, fs, stft: mnmf.Stft) -> plt.Figure:
     return figure
 
 
-def factors(W, H, fs, frame_seconds: float) -> plt.Figure:
-    """Templates W (dB) and activations H (dB re each row's peak)."""
+def factors(W, H, fs, frame_seconds: float, bank: mnmf.Filterbank | None = None) -> plt.Figure:
+    """Templates W (dB) and activations H (dB re each row's peak).
+
+    With a filterbank, W's rows are its bands: drawn one band per row, labelled by
+    centre frequency.
+    """
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 3]}
     )
+    rows_extent = (0, fs / 2000) if bank is None else (-0.5, W.shape[0] - 0.5)
     left.imshow(
         _decibels(W),
         origin="lower",
@@ -70,10 +75,14 @@ def factors(W, H, fs, frame_seconds: float) -> plt.Figure:
         cmap="viridis",
         vmin=-60,
         vmax=0,
-        extent=(-0.5, W.shape[1] - 0.5, 0, fs / 2000),
+        extent=(-0.5, W.shape[1] - 0.5, *rows_extent),
         interpolation="nearest",
     )
     left.set(xlabel="component", ylabel="kHz", title="W (dB)")
+    if bank is not None:
+        ticks = np.linspace(0, bank.n_bands - 1, min(6, bank.n_bands)).round().astype(int)
+        left.set_yticks(ticks, [f"{bank.center_frequencies[t] / 1000:.2g}" for t in ticks])
+        left.set(ylabel=f"{bank.kind} band centre (kHz)")
     rows = H / np.maximum(H.max(axis=1, keepdims=True), np.finfo(float).tiny)
     right.imshow(
         _decibels(rows),
@@ -121,7 +130,8 @@ def run_figures(
     """Every figure of a run into ``out``; returns the file names."""
     names = [save_figure(spectrograms(X, estimates, fs, stft), out / "spectrograms.png")]
     if fit is not None and "W" in fit.params and "H" in fit.params:
-        figure = factors(fit.params["W"], fit.params["H"], fs, stft.frame_seconds(fs))
+        bank = getattr(fit, "filterbank", None)
+        figure = factors(fit.params["W"], fit.params["H"], fs, stft.frame_seconds(fs), bank)
         names.append(save_figure(figure, out / "factors.png"))
     if fit is not None and len(fit.cost) > 1:
         names.append(save_figure(cost_curve(fit), out / "cost.png"))

@@ -17,6 +17,8 @@ on. The return value — the task's objective (mean ΔSDR for ``separate``) — 
 Hydra sweepers optimize.
 
 Only this layer imports Hydra; :mod:`mnmf` never does.
+
+How a setting travels from an override to the algorithm: docs/design.md, §10.
 """
 
 from __future__ import annotations

@@ -97,3 +97,10 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     raise ValueError(
         f"rng must be a numpy.random.Generator, an integer seed or None, got {type(rng).__name__}"
     )
+
+
+def frozen_copy(array: NDArray) -> NDArray:
+    """A private, read-only copy: a model description never changes once made."""
+    copy = np.array(array)
+    copy.setflags(write=False)
+    return copy

@@ -1,6 +1,6 @@
 """β-divergence and the exponent that turns multiplicative updates into MM steps.
 
-All of β's special cases live here, in one place (docs/design.md, "Divergences"):
+All of β's special cases live here, in one place (docs/design.md, §3):
 the value of the divergence, the two ratios whose projections give the multiplicative
 updates, and how a model splits its cost into a data-only constant and per-block
 terms (:class:`BetaDivergence`). Models never test β themselves.
@@ -251,3 +251,7 @@ class BetaDivergence:
         d_β is homogeneous of degree β: d_β(λx | λy) = λ^β d_β(x | y).
         """
         return internal * scale**self.beta
+
+
+#: The Itakura–Saito divergence (β = 0), the data term of every multichannel model.
+ITAKURA_SAITO = BetaDivergence(0.0)

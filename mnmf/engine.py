@@ -5,6 +5,8 @@ iteration) and how to compute its cost; :func:`run` owns everything else — the
 the cost history, the stopping rule, callbacks, the progress bar, seeding and timing.
 Single-channel NMF, smooth NMF and the multichannel models all go through here, so a
 new model gets stopping, progress and tracking for free.
+
+See docs/design.md, §6.
 """
 
 from __future__ import annotations

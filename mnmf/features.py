@@ -7,7 +7,7 @@
 - :func:`stft` / :func:`istft`: perfect-reconstruction STFT on
   :class:`scipy.signal.ShortTimeFFT`. A signal is ``(samples,)`` or ``(samples, I)``;
   its STFT is ``(F, N)`` or ``(F, N, I)`` with ``F = n_fft // 2 + 1`` (docs/design.md,
-  notation). Frames are zero-padded on both sides so that every sample is covered by the
+  §2). Frames are zero-padded on both sides so that every sample is covered by the
   full window overlap, which is what makes :func:`istft` invert :func:`stft` exactly.
 - :class:`Filterbank`: mel (:func:`librosa.filters.mel`) and log-frequency
   (librosa's constant-Q wavelets, :func:`librosa.filters.wavelet`) bands on the STFT
@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.signal import ShortTimeFFT, get_window
 
 from mnmf._validation import as_float_array, check_finite, finite_real, positive_int
+from mnmf.registry import Registry, check_options, named_options
 
 # scipy's "cosine" window is the sine window sin(π(n + ½)/M) of the audio literature.
 _WINDOW_ALIASES = {"sine": "cosine"}
@@ -226,9 +227,6 @@ class Stft:
         return self.hop / float(fs)
 
 
-FILTERBANK_KINDS = ("mel", "log")
-
-
 @dataclass(frozen=True, eq=False)
 class Filterbank:
     """Bands of a power spectrogram: ``B = weights @ V`` maps (F, …) rows to (n_bands, …).
@@ -389,6 +387,22 @@ class Filterbank:
             )
         back = self._to_stft.astype(array.dtype if array.dtype.kind == "f" else np.float64)
         return np.tensordot(back, array, axes=(1, 0))
+
+
+#: Filterbank constructors by name (``frequency_scale="mel"``); each takes ``fs``, ``stft``
+#: and its own options.
+FILTERBANKS: Registry = Registry("filterbank", argument="frequency_scale")
+FILTERBANKS.register("mel")(Filterbank.mel)
+FILTERBANKS.register("log")(Filterbank.log)
+
+
+def filterbank(kind: str, *, fs: float, stft: Stft, **options: object) -> Filterbank:
+    """The filterbank named ``kind`` ("mel" or "log") with its options, checked."""
+    factory = FILTERBANKS.get(kind)
+    check_options(
+        options, named_options(factory, skip=("fs", "stft")), owner=f"filterbank {kind!r}"
+    )
+    return factory(fs=fs, stft=stft, **options)
 
 
 def _band_limits(fs: object, fmin: object, fmax: object) -> tuple[float, float, float]:

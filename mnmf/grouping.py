@@ -4,6 +4,8 @@ Every model with several sources (the multichannel models, masks, the separation
 methods) describes the K components' assignment by a :class:`SourceGrouping` built once
 — from per-source counts, from labels, or from lists of indices — so that the number of
 sources and each source's components are never re-derived from the labels.
+
+See docs/design.md, §2.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ class SourceGrouping:
     members: tuple[NDArray[np.intp], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        labels = np.array(self.labels, dtype=np.int64)
+        given = np.asarray(self.labels)
+        if given.ndim != 1 or given.size == 0 or not np.issubdtype(given.dtype, np.integer):
+            raise ValueError(
+                f"labels must be a non-empty 1-D integer array, got {given.dtype} {given.shape}"
+            )
+        if given.min() < 0 or not np.array_equal(np.unique(given), np.arange(given.max() + 1)):
+            raise ValueError("labels must use every source index 0..J-1")
+        labels = given.astype(np.int64)
         labels.setflags(write=False)
         n_sources = int(labels.max()) + 1
         members = tuple(np.flatnonzero(labels == j) for j in range(n_sources))

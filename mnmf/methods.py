@@ -21,8 +21,8 @@ Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
     Multichannel NMF with an EM spatial model, by default the convolutive mixing
     filters (100 iterations). Both MNMF methods start from a peer's solution by default
     (``init="auto"``: ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I) — the
-    models are sensitive to their start; ``init="random"`` or ``"gains"`` give the
-    models on their own.
+    models are sensitive to their start; ``init="random"`` gives the models on their
+    own, ``init="gains"`` starts the EM from a gains-MU fit.
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.
@@ -35,6 +35,8 @@ Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
 A method of your own: a function ``(data: MethodInput, *, options...) -> MethodOutput``
 registered with ``@METHODS.register("name")`` (and ``@forwards(...)`` if it passes
 ``**options`` on). Every call's options are checked once, by :func:`method_options`.
+
+See docs/design.md, §9.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from numpy.typing import ArrayLike, NDArray
 from mnmf._validation import (
     as_float_array,
     as_generator,
-    check_choice,
     check_finite,
     finite_real,
     positive_int,
@@ -57,7 +58,7 @@ from mnmf._validation import (
 from mnmf.algorithms.multichannel import fit_mnmf, fit_mnmf_options
 from mnmf.algorithms.nmf import fit_nmf, fit_nmf_options
 from mnmf.engine import FitResult
-from mnmf.features import FILTERBANK_KINDS, Filterbank, Stft
+from mnmf.features import FILTERBANKS, Stft, filterbank
 from mnmf.peers import PEERS, peer_images, peer_options
 from mnmf.registry import Registry, check_options, named_options
 from mnmf.separation import group_components, ratio_masks, wiener_masks
@@ -163,7 +164,9 @@ def separate(
         The method's options, checked against what it takes (an unknown one is a
         ValueError naming it): for ``"nmf"`` ``n_components`` (per source, default 4),
         ``group_by`` ("spectra" or "activations"), ``frequency_scale`` ("linear",
-        "mel", "log") with ``n_bands`` (mel), and the keywords of :func:`mnmf.fit_nmf`
+        "mel", "log") with ``bands`` (a dict of :meth:`mnmf.Filterbank.mel` /
+        :meth:`~mnmf.Filterbank.log` options, e.g. ``{"n_bands": 64}``), and the
+        keywords of :func:`mnmf.fit_nmf`
         (``beta``, ``algorithm``, ``source_model``, ``smoothness``, ``max_iter``, ...);
         for ``"mnmf-mu"`` and ``"mnmf-em"`` the keywords of :func:`mnmf.fit_mnmf`
         (``n_components``, ``source_model``, ``spatial``, ``init``, ``mixing``,
@@ -279,24 +282,23 @@ def _nmf(
     n_components: int = 4,
     group_by: str = "spectra",
     frequency_scale: str = "linear",
-    n_bands: int = 128,
+    bands: dict[str, Any] | None = None,
     **fit_options: Any,
 ) -> MethodOutput:
-    check_choice(frequency_scale, name="frequency_scale", choices=("linear", *FILTERBANK_KINDS))
     settings = {"beta": 0.0, "max_iter": 200, "tol": 1e-5} | fit_options
     total = data.n_sources * positive_int(n_components, name="n_components")
     power = np.mean(np.abs(data.X) ** 2, axis=2)  # (F, N)
     bank = None
-    if frequency_scale != "linear":
+    if frequency_scale == "linear":
+        if bands:
+            raise ValueError('bands= sets the filterbank of frequency_scale="mel" or "log"')
+    else:
+        FILTERBANKS.get(frequency_scale)  # the valid scales, before asking for fs
         if data.fs is None:
             raise ValueError(f"frequency_scale={frequency_scale!r} needs fs= (the sample rate)")
-        bank = (
-            Filterbank.mel(fs=data.fs, stft=data.stft, n_bands=n_bands)
-            if frequency_scale == "mel"
-            else Filterbank.log(fs=data.fs, stft=data.stft)
-        )
+        bank = filterbank(frequency_scale, fs=data.fs, stft=data.stft, **(bands or {}))
         power = bank.apply(power)
-    fit = fit_nmf(power, total, rng=data.rng, stft=data.stft, **settings)
+    fit = fit_nmf(power, total, rng=data.rng, stft=data.stft, filterbank=bank, **settings)
     labels = group_components(fit.W, fit.H, data.n_sources, features=group_by)
     masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F or bands, N)
     if bank is not None:

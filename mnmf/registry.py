@@ -12,6 +12,8 @@ Example
 >>> from mnmf.sources import SOURCE_MODELS
 >>> sorted(SOURCE_MODELS)
 ['isnmf', 'smooth']
+
+See docs/design.md, §8.
 """
 
 from __future__ import annotations
@@ -79,31 +81,49 @@ class Registry(Generic[T]):
 
 
 def accepted_options(factory: Callable[..., Any], *, skip: Collection[str] = ()) -> set[str] | None:
-    """Keyword options a class or function takes (None when it takes ``**kwargs``).
+    """Keyword options a class or function takes (None when it takes any ``**kwargs``).
 
-    Positional-only parameters and the names in ``skip`` (those the caller supplies
-    itself) are left out.
+    A class whose ``__init__`` takes ``**kwargs`` is taken to pass them on to its base
+    class (``super().__init__(..., **kwargs)``): its options are its own named ones and
+    those of the bases up the method resolution order, until an ``__init__`` without
+    ``**kwargs``. Positional-only parameters and the names in ``skip`` (those the caller
+    supplies itself) are left out.
     """
-    if _takes_var_keyword(factory):
-        return None
-    return named_options(factory, skip=skip)
+    if not isinstance(factory, type):
+        return None if _takes_var_keyword(factory) else named_options(factory, skip=skip)
+    names: set[str] = set()
+    for klass in factory.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            return None  # **kwargs all the way up: nothing to check against
+        names |= named_options(klass, skip=skip)
+        if not _takes_var_keyword(klass):
+            return names
+    return None
 
 
 def named_options(factory: Callable[..., Any], *, skip: Collection[str] = ()) -> set[str]:
     """The named keyword parameters of a class or function (``**kwargs`` ignored)."""
+    return {p.name for p in _keyword_parameters(factory) if p.name not in skip}
+
+
+def required_options(factory: Callable[..., Any]) -> set[str]:
+    """Keyword parameters of a class or function that have no default."""
+    return {p.name for p in _keyword_parameters(factory) if p.default is inspect.Parameter.empty}
+
+
+def _keyword_parameters(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+    """Parameters that can be passed by keyword (``self`` of a class left out)."""
     parameters = list(inspect.signature(_target(factory)).parameters.values())
     if isinstance(factory, type):
         parameters = parameters[1:]  # self
-    return {
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        and p.name not in skip
-    }
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in parameters if p.kind in keyword]
 
 
 def _target(factory: Callable[..., Any]) -> Callable[..., Any]:
-    return factory.__init__ if isinstance(factory, type) else factory
+    return vars(factory).get("__init__", factory.__init__) if isinstance(factory, type) else factory
 
 
 def _takes_var_keyword(factory: Callable[..., Any]) -> bool:
@@ -127,7 +147,7 @@ def build(
     spec: str | T,
     options: Mapping[str, object],
     *,
-    supplied: Mapping[str, object] | None = None,
+    protocol: type | None = None,
 ) -> T:
     """An instance from a registered name and its options, or a copy of a given instance.
 
@@ -140,37 +160,33 @@ def build(
         instance's own constructor).
     options : mapping
         Constructor options for a name, each checked against the constructor.
-    supplied : mapping, optional
-        Constructor arguments the caller supplies itself (e.g. ``n_components``); not
-        user options, passed as given.
+    protocol : type, optional
+        A runtime-checkable protocol that an instance must follow.
     """
     import copy
 
-    if not isinstance(spec, str):
-        if options:
-            raise ValueError(
-                f"{registry.argument} is an instance of {type(spec).__name__}: its options "
-                f"belong in its constructor, got {sorted(options)} as well"
-            )
-        return copy.copy(spec)
-    factory = registry.get(spec)
-    accepted = accepted_options(factory, skip=tuple(supplied or ()))
-    if accepted is not None:
-        check_options(options, accepted, owner=f"{registry.kind} {spec!r}")
-    missing = sorted(required_options(factory) - set(options) - set(supplied or ()))
-    if missing:
-        raise ValueError(f"{registry.kind} {spec!r} needs the option(s) {missing}")
-    return factory(**(dict(supplied or {}) | dict(options)))
-
-
-def required_options(factory: Callable[..., Any]) -> set[str]:
-    """Keyword parameters of a class or function that have no default."""
-    parameters = list(inspect.signature(_target(factory)).parameters.values())
-    if isinstance(factory, type):
-        parameters = parameters[1:]  # self
-    return {
-        p.name
-        for p in parameters
-        if p.default is inspect.Parameter.empty
-        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
+    if isinstance(spec, str):
+        factory = registry.get(spec)
+        accepted = accepted_options(factory)
+        if accepted is not None:
+            check_options(options, accepted, owner=f"{registry.kind} {spec!r}")
+        missing = sorted(required_options(factory) - set(options))
+        if missing:
+            raise ValueError(f"{registry.kind} {spec!r} needs the option(s) {missing}")
+        return factory(**options)
+    if isinstance(spec, type):
+        raise ValueError(
+            f"{registry.argument} must be a name or an instance; got the class "
+            f"{spec.__name__}: pass {spec.__name__}(...)"
+        )
+    if protocol is not None and not isinstance(spec, protocol):
+        raise ValueError(
+            f"{registry.argument} must be one of {list(registry)} or a {protocol.__name__}; "
+            f"a {type(spec).__name__} lacks its methods"
+        )
+    if options:
+        raise ValueError(
+            f"{registry.argument} is an instance of {type(spec).__name__}: its options "
+            f"belong in its constructor, got {sorted(options)} as well"
+        )
+    return copy.copy(spec)

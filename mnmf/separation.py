@@ -51,7 +51,7 @@ def group_components(
     Returns
     -------
     labels : int array, shape (K,)
-        Source index of each component (``comp_source`` in docs/design.md).
+        Source index of each component (``labels`` in docs/design.md, §2).
     """
     W, H = _factors(W, H)
     K = W.shape[1]
@@ -98,7 +98,8 @@ def wiener_masks(
         ``[0, 1, 0, 1]`` (as returned by :func:`group_components`). Every component must
         belong to exactly one source. By default each component is its own source.
     kind : {"soft", "binary"}
-        "soft": Wiener masks P_j / Σ P_j' (where every P_j is zero, an equal share).
+        "soft": Wiener masks P_j / Σ P_j' (:func:`ratio_masks`: an equal share where
+        the total is silent, at most 1e-12 × its mean).
         "binary": 1 for the loudest source of each bin (first one on ties), else 0.
 
     Returns

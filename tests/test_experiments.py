@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from experiments.config import register, validate
+from experiments.data import DATA_KINDS
 from experiments.run import completed_metrics, run_experiment
 from mnmf.methods import method_options
 
@@ -24,6 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 TINY = ["data.duration=1.5", "stft.n_fft=512", "stft.hop=128"]
+
+
+def tiny(preset: str) -> list[str]:
+    """TINY for a preset: 1.5 s drawn or simulated, or a 1.5 s excerpt of a recording."""
+    kind = composed([f"experiment={preset}"]).data.kind
+    length = "data.excerpt=1.5" if DATA_KINDS.get(kind).recording else TINY[0]
+    return [length, *TINY[1:]]
+
 
 register()
 
@@ -45,7 +54,7 @@ def run_cli(*arguments: str, timeout: float = 300) -> subprocess.CompletedProces
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_and_validates(preset):
-    cfg = composed([f"experiment={preset}", *TINY])
+    cfg = composed([f"experiment={preset}", *tiny(preset)])
     validate(cfg)
     assert cfg.name == preset
 
@@ -80,7 +89,10 @@ def test_bad_overrides_fail_at_composition(overrides, error, match):
         (["model.method=pca"], r"model.method='pca' is not valid; choose one of"),
         (["data.sources=[speech,violin]"], "data.sources entry='violin'"),
         (["stft.hop=4096"], "stft: hop must be <= n_fft"),
-        (["data.kind=folder"], "needs data.path"),
+        (["data=recorded", "data.path=null"], "needs data.path"),
+        (["data=recorded", "data.duration=3"], "a recording .* keeps data.excerpt seconds"),
+        (["data.excerpt=3"], "data.excerpt applies to recordings"),
+        (["++model.options.n_compnents=3"], r"model.options of method 'mnmf-em' got unknown"),
     ],
 )
 def test_bad_values_fail_before_any_work(overrides, match):
@@ -141,6 +153,16 @@ def test_a_failing_run_is_recorded_and_returns_nan(tmp_path):
     assert completed_metrics(tmp_path) is not None and not (tmp_path / "failed.json").exists()
 
 
+def test_more_sources_than_the_data_have_is_a_clear_failure(tmp_path):
+    cfg = composed([*TINY, "model=mixture", "model.n_sources=3"])
+    assert math.isnan(run_experiment(cfg, tmp_path / "scored"))
+    error = json.loads((tmp_path / "scored" / "failed.json").read_text())["error"]
+    assert "model.n_sources=3 but the data have 2 sources" in error
+    unscored = composed([*TINY, "model=mixture", "model.n_sources=3", "eval=none"])
+    run_experiment(unscored, tmp_path / "unscored")
+    assert len(completed_metrics(tmp_path / "unscored")["files"]["estimates"]) == 3
+
+
 def test_a_complete_run_is_skipped(tmp_path, capsys):
     cfg = composed([*TINY, "model=mixture"])
     first = run_experiment(cfg, tmp_path)
@@ -159,7 +181,7 @@ def test_smooth_study_task_runs_from_the_config(tmp_path):
     cfg = composed(
         [
             "experiment=smooth_study", f"task.audio={audio}", "task.fs=8000",
-            "task.n_fft=512", "task.components=3", "task.iterations=3", "task.lambdas=[0,10]",
+            "stft.n_fft=512", "task.components=3", "task.iterations=3", "task.lambdas=[0,10]",
         ]
     )  # fmt: skip
     out = tmp_path / "run"
@@ -233,7 +255,7 @@ def preset_runs(preset: str) -> list[list[str]]:
     models = str(swept).split(",") if swept else [cfg.model.name]
     if cfg.task.name == "smooth_study":
         return [
-            ["task.seconds=1.5", "task.fs=8000", "task.n_fft=512", "task.components=3",
+            ["task.seconds=1.5", "task.fs=8000", "stft.n_fft=512", "task.components=3",
              "task.iterations=2", "task.lambdas=[0,10]"]
         ]  # fmt: skip
     runs = []
@@ -241,8 +263,8 @@ def preset_runs(preset: str) -> list[list[str]]:
         composed_model = composed([f"experiment={preset}", f"model={model}"])
         accepted = method_options(composed_model.model.method, {})
         iterations = ("max_iter", "init_iter", "n_iter")
-        tiny = [f"++model.options.{key}=3" for key in iterations if key in accepted]
-        runs.append([f"model={model}", *TINY, *tiny])
+        iteration_caps = [f"++model.options.{key}=3" for key in iterations if key in accepted]
+        runs.append([f"model={model}", *tiny(preset), *iteration_caps])
     return runs
 
 

@@ -70,33 +70,64 @@ def test_log_filterbank_bands_sit_at_their_frequencies():
 
 
 @pytest.mark.parametrize("kind", ["mel", "log"])
-def test_masks_go_back_to_the_stft_grid(rng, kind):
-    """A per-band quantity maps to every STFT bin; masks that sum to one still do."""
-    settings = Stft(n_fft=512)
+def test_band_powers_and_the_way_back(rng, kind):
+    """A tone's power lands in the band centred nearest it; a quantity of one band goes
+    back to exactly the bins that band covers, as its share of their coverage; masks
+    that sum to one still do."""
+    settings = Stft(n_fft=1024)
+    fs = 8000
     bank = (
-        Filterbank.mel(fs=8000, stft=settings, n_bands=32, fmin=100.0, fmax=3500.0)
+        Filterbank.mel(fs=fs, stft=settings, n_bands=32, fmin=100.0, fmax=3500.0)
         if kind == "mel"
-        else Filterbank.log(fs=8000, stft=settings, fmin=200.0)
+        else Filterbank.log(fs=fs, stft=settings, fmin=200.0)
     )
+    for tone in (440.0, 1234.0, 2500.0):
+        t = np.arange(fs) / fs
+        power = np.abs(settings.analyze(np.sin(2 * np.pi * tone * t))) ** 2
+        loudest = np.argmax(bank.apply(power).mean(axis=1))
+        nearest = np.argmin(np.abs(np.log(bank.center_frequencies / tone)))
+        assert abs(loudest - nearest) <= 1, (tone, loudest, nearest)
+    one_band = np.zeros(bank.n_bands)
+    one_band[5] = 1.0
+    back = bank.to_stft(one_band)
+    covered = bank.weights[5] > 0
+    assert np.all(back[~covered] == 0) and np.all(back[covered] > 0)
+    coverage = bank.weights.sum(axis=0)
+    np.testing.assert_allclose(back[covered], bank.weights[5, covered] / coverage[covered])
     band_masks = rng.random((3, bank.n_bands, 7))
     band_masks /= band_masks.sum(axis=0)
     masks = np.moveaxis(bank.to_stft(np.moveaxis(band_masks, 1, 0)), 0, 1)
-    assert masks.shape == (3, settings.n_freqs, 7)
+    assert masks.shape == (3, settings.n_freqs, 7) and masks.min() >= 0
     np.testing.assert_allclose(masks.sum(axis=0), 1.0)
-    assert masks.min() >= 0
-    constant = bank.to_stft(np.full(bank.n_bands, 2.5))
-    np.testing.assert_allclose(constant, 2.5)  # bins outside the bands take the nearest
-    V = rng.random((settings.n_freqs, 7))
-    np.testing.assert_allclose(bank.apply(V), bank.weights @ V)
+    np.testing.assert_allclose(bank.to_stft(np.full(bank.n_bands, 2.5)), 2.5)  # outside too
 
 
-@pytest.mark.parametrize("scale", ["mel", "log"])
-def test_nmf_on_bands_separates_through_masks_on_the_stft(rng, scale):
-    mix = rng.standard_normal((8000, 2))
-    images = mnmf.separate(
-        mix, n_sources=2, method="nmf", fs=8000, stft=Stft(n_fft=512), rng=0,
-        frequency_scale=scale, n_bands=40, max_iter=20,
-    )  # fmt: skip
-    np.testing.assert_allclose(images.sum(axis=0), mix, atol=1e-9)
+def test_nmf_on_bands_separates_a_planted_mixture():
+    """Low-pass and high-pass noise, gated at different times, one channel: NMF on the
+    STFT (measured ΔSDR 36.2 dB), on mel bands (36.2) and on log bands (36.6) all
+    separate them; masks mapped back badly (or not at all) would give ~0 dB."""
+    from scipy.signal import butter, sosfilt
+
+    fs, rng = 8000, np.random.default_rng(0)
+    t = np.arange(2 * fs) / fs
+    low = sosfilt(butter(8, 600, fs=fs, output="sos"), rng.standard_normal(t.size))
+    high = sosfilt(butter(8, 2000, btype="high", fs=fs, output="sos"), rng.standard_normal(t.size))
+    low *= 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * 1.5 * t))
+    high *= 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * 1.1 * t + 1.0))
+    references = np.stack([low, high])[:, :, None]
+    mix = references.sum(axis=0)
+    common = dict(n_sources=2, method="nmf", fs=fs, stft=Stft(n_fft=512), rng=0, n_components=1)
+    for scale in ("mel", "log"):
+        separation = mnmf.separate_with_fit(mix, frequency_scale=scale, max_iter=100, **common)
+        assert separation.fit.filterbank.kind == scale  # W's rows are bands
+        assert separation.fit.W.shape[0] == separation.fit.filterbank.n_bands
+        score = mnmf.evaluate(separation.images, references, mixture=mix, mode="sources")
+        assert score.mean("ΔSDR") > 25
     with pytest.raises(ValueError, match="needs fs="):
-        mnmf.separate(mix, n_sources=2, method="nmf", frequency_scale=scale)
+        mnmf.separate(mix, n_sources=2, method="nmf", frequency_scale="mel")
+    with pytest.raises(ValueError, match=r"filterbank 'mel' got unknown option\(s\) \['bands'"):
+        mnmf.separate(mix, **common, frequency_scale="mel", bands={"bands": 3})
+    with pytest.raises(ValueError, match='bands= sets the filterbank of frequency_scale="mel"'):
+        mnmf.separate(mix, **common, bands={"n_bands": 3})
+    with pytest.raises(ValueError, match="frequency_scale must be one of 'mel', 'log'"):
+        mnmf.separate(mix, **common, frequency_scale="bark")

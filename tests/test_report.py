@@ -378,3 +378,16 @@ def test_report_of_runs_written_by_the_run_code(tmp_path: Path) -> None:
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "4 complete run(s), 4 separation (4 scored); 0 failed" in markdown
     assert any(line.startswith("| isnmf | 2 |") for line in markdown.splitlines())
+
+
+def test_a_sweep_over_a_models_option_is_a_condition() -> None:
+    """model.* keys are conditions only where they vary between runs of one model."""
+
+    def run(model: str, smoothness: float, max_iter: int) -> report.Run:
+        params = {"model.name": model, "model.options.smoothness": smoothness}
+        params["model.options.max_iter"] = max_iter
+        return report.Run(folder=Path("."), name=model, metrics={"model": model, "params": params})
+
+    runs = [run("smooth", 1.0, 5), run("smooth", 10.0, 5), run("plain", 0.0, 7)]
+    assert report.condition_keys(runs) == ["model.options.smoothness"]
+    assert report.condition_keys([runs[0], runs[2]]) == []  # differs only between models

@@ -38,7 +38,6 @@ def test_toy_source_model_in_fit_nmf(rng, algorithm):
     plain = mnmf.fit_nmf(V, 3, normalize=False, **options)
     zero = mnmf.fit_nmf(V, source_model=SparseNMFSource(3, sparsity=0.0), **options)
     np.testing.assert_allclose(zero.H, plain.H, rtol=1e-9)
-    assert np.sum(sparse.W.sum(axis=0) * sparse.H.sum(axis=1)) > 0
     assert sparse.H.sum() < plain.H.sum()
 
 
@@ -117,14 +116,24 @@ def test_toy_models_through_mnmf_run_with_a_config_file_only(tmp_path):
         ({"spatial": "gains", "A": np.ones((4, 2, 2), complex)}, "A"),
         ({"spatial": "gains", "noise": "anneal"}, "noise"),
         ({"smoothness": 1.0}, "smoothness"),
-        ({"source_model": SmoothNMFSource(smoothness=1.0), "smoothness": 2.0}, "smoothness"),
-        ({"spatial": GainsModel(), "mixing": "instantaneous"}, "mixing"),
     ],
 )
 def test_an_option_no_model_takes_is_an_error_naming_it(options, name):
     X = np.ones((4, 5, 2), complex)
     with pytest.raises(ValueError, match=rf"unknown option\(s\) \['{name}'\]"):
         fit_mnmf(X, 2, **options)
+
+
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"source_model": SmoothNMFSource(smoothness=1.0), "smoothness": 2.0}, "smoothness"),
+        ({"spatial": GainsModel(), "mixing": "instantaneous"}, "mixing"),
+    ],
+)
+def test_an_option_of_an_instance_in_fit_mnmf_is_refused(options, name):
+    with pytest.raises(ValueError, match=rf"options \['{name}'\] belong in its constructor"):
+        fit_mnmf(np.ones((4, 5, 2), complex), 2, **options)
 
 
 def test_an_option_of_an_instance_belongs_in_its_constructor():
@@ -140,9 +149,9 @@ class RecordingSmooth(SmoothNMFSource):
 
     checks: ClassVar[list[tuple[str, float]]] = []
 
-    def check_compatible(self, *, beta, algorithm, exponent):
+    def check_compatible(self, *, divergence, algorithm, exponent):
         RecordingSmooth.checks.append((algorithm, float(self.smoothness.mean())))
-        super().check_compatible(beta=beta, algorithm=algorithm, exponent=exponent)
+        super().check_compatible(divergence=divergence, algorithm=algorithm, exponent=exponent)
 
 
 def test_a_start_from_another_model_forwards_the_users_source_model(rng):
@@ -158,6 +167,84 @@ def test_a_start_from_another_model_forwards_the_users_source_model(rng):
     assert fit.source_model is not model and model.W.size == 0  # the user's object untouched
     with pytest.raises(ValueError, match="init='gains' starts a model from a fit of another"):
         fit_mnmf(X, 2, init="gains")
+
+
+@pytest.mark.parametrize("init", ["gains", "ilrma"])
+def test_a_start_leaves_the_users_instance_as_it_was(rng, init):
+    """Start values go to the fit's copy: the instance can start the next fit afresh."""
+    _, X, W, *_ = planted_convolutive(rng)
+    model = NMFSource(W=W, fix_W=[0, 1])
+    options = dict(
+        n_components=2, source_model=model, spatial="convolutive", init=init, init_iter=5,
+        max_iter=3, rng=0,
+    )  # fmt: skip
+    first = fit_mnmf(X, 2, **options)
+    assert model._start == {} and model.W.size == 0
+    again = fit_mnmf(X, 2, **options)
+    fresh = fit_mnmf(X, 2, **(options | {"source_model": NMFSource(W=W, fix_W=[0, 1])}))
+    np.testing.assert_array_equal(again.H, first.H)
+    np.testing.assert_array_equal(fresh.H, first.H)
+    np.testing.assert_array_equal(first.W[:, :2], W[:, :2])  # fixed through the start too
+
+
+def test_given_arrays_are_private_and_read_only(rng):
+    dictionary = rng.random((8, 3))
+    model = NMFSource(W=dictionary)
+    dictionary[:] = 0  # the caller's array changes later: the model does not
+    assert model.given_W.sum() > 0 and not model.given_W.flags.writeable
+    gains = GainsModel(Q=np.full((2, 2), 0.5))
+    with pytest.raises(ValueError):
+        gains.given_Q[0, 0] = 1.0
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda X: fit_mnmf(X, 2, spatial="convolutive", noise_start=0.0),
+            "noise_start must be > 0",
+        ),
+        (
+            lambda X: fit_mnmf(X, 2, spatial="convolutive", noise_end=1e-3),
+            "noise_end and anneal_iter set the schedule",
+        ),
+        (
+            lambda X: fit_mnmf(X, 2, Q=np.array([[1.0, 0.0], [1.0, 0.0]]), mixing="instantaneous"),
+            "Q gives a source no gain",
+        ),
+        (lambda X: fit_mnmf(X, 2, fix_Q=True), "fix_Q=True needs Q"),
+        (
+            lambda X: fit_mnmf(X, 2, init=mnmf.algorithms.RandomStart(), init_iter=5),
+            "init_iter sets the iterations of a named start",
+        ),
+        (lambda X: fit_mnmf(X, 2, spatial=GainsModel), "pass GainsModel"),
+        (lambda X: fit_mnmf(X, 2, spatial=object()), "lacks its methods"),
+        (lambda X: fit_mnmf(X, 2, spatial="convolutive", algorithm="mu"), "takes 'em' steps"),
+        (
+            lambda X: mnmf.fit_nmf(np.abs(X[..., 0]) ** 2, 2, algorithm="em", exponent="mm"),
+            "algorithm='em' takes none",
+        ),
+        (lambda X: mnmf.algorithms.ModelStart("gainz"), "spatial must be one of"),
+    ],
+)
+def test_options_that_would_be_ignored_or_misused_are_errors(rng, call, match):
+    _, X, *_ = planted_convolutive(rng)
+    with pytest.raises(ValueError, match=match):
+        call(X)
+
+
+def test_a_registered_model_of_your_own_takes_its_options_by_name(rng):
+    """A class whose constructor passes **options to its base lists the base's too."""
+    from mnmf.registry import accepted_options
+
+    registry: Registry[type] = Registry("source model", argument="source_model")
+    registry.register("sparse")(SparseNMFSource)
+    assert {"sparsity", "W", "fix_W"} <= accepted_options(SparseNMFSource)
+    assert build(registry, "sparse", {"sparsity": 0.2}).sparsity == 0.2
+    with pytest.raises(
+        ValueError, match=r"source model 'sparse' got unknown option\(s\) \['spars'"
+    ):
+        build(registry, "sparse", {"spars": 1.0})
 
 
 def test_one_instance_serves_several_fits(rng):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from mnmf.divergence import internal_scale, is_data_constant, is_model_terms
+from mnmf.divergence import ITAKURA_SAITO, internal_scale, is_data_constant, is_model_terms
 from mnmf.grouping import SourceGrouping
 from mnmf.separation import ratio_masks
 from mnmf.sources import NMFSource
@@ -63,7 +63,7 @@ class EqualGainsModel(SpatialModelBase):
     def bind(self, X, source, grouping) -> None:
         super().bind(X, source, grouping)
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
-        source.check_compatible(beta=0.0, algorithm="mu", exponent=0.5)
+        source.check_compatible(divergence=ITAKURA_SAITO, algorithm="mu", exponent=0.5)
 
     def start_from_images(self, images: NDArray) -> None:
         """No spatial parameter to start."""

@@ -25,8 +25,10 @@ from experiments.runfolder import FAILED, METRICS, completed_metrics, read_json
 
 # Flattened config keys that are never conditions: the model groups on its own; the
 # rest identifies a run or cannot change its scores.
-NOT_CONDITIONS = ("seed", "name", "task", "data_root", "eval.track_every")
-NOT_CONDITION_PREFIXES = ("model.", "task.", "hydra", "output.")
+NOT_CONDITIONS = ("seed", "name", "task", "data_root", "eval.track_every", "model.name")
+NOT_CONDITION_PREFIXES = ("task.", "hydra", "output.")
+#: Settings of a model: conditions only where they vary within one model's runs.
+MODEL_PREFIX = "model."
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Run:
     @property
     def is_separation(self) -> bool:
         """A separation run (scored or not); other tasks go to "Other runs"."""
-        return self.task == "separate" and self.model != "smooth_study"
+        return self.task == "separate"
 
     @property
     def params(self) -> dict[str, Any]:
@@ -145,15 +147,22 @@ def find_runs(path: Path, *, skip: Path | None = None) -> tuple[list[Run], list[
 def condition_keys(runs: Sequence[Run]) -> list[str]:
     """The ``params`` keys whose value differs between runs (sorted); none for one run.
 
-    The seed, the name, the model's keys, Hydra's and output settings are left out (see
-    :data:`NOT_CONDITIONS`); a key missing from some runs counts as the value ``None``.
+    The seed, the name, the task's settings, Hydra's and output settings are left out
+    (see :data:`NOT_CONDITIONS`); a key missing from some runs counts as the value
+    ``None``. A model's own settings (``model.*``: the model is a grouping key of its
+    own) are conditions only where they differ between runs of the same model — a sweep
+    over ``model.options.source_model.smoothness``, say.
     """
     keys = sorted({key for run in runs for key in run.params})
+    by_model: dict[str, list[Run]] = {}
+    for run in runs:
+        by_model.setdefault(run.model, []).append(run)
     conditions = []
     for key in keys:
         if key in NOT_CONDITIONS or key.startswith(NOT_CONDITION_PREFIXES):
             continue
-        if len({canonical(run.params.get(key)) for run in runs}) > 1:
+        groups = by_model.values() if key.startswith(MODEL_PREFIX) else [runs]
+        if any(len({canonical(run.params.get(key)) for run in group}) > 1 for group in groups):
             conditions.append(key)
     return conditions
 

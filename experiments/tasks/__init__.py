@@ -16,6 +16,8 @@ folders, skipping finished runs, failure records). Adding an experiment that is 
 |---|---|
 | ``separate`` | load or simulate a mixture, separate it, score it (BSS Eval) |
 | ``smooth_study`` | the seed talk's study of smooth IS-NMF on a recording |
+
+See docs/design.md, §10.
 """
 
 from __future__ import annotations

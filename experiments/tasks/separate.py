@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import mnmf
-from experiments.config import TaskConfig, choice
+from experiments.config import TaskConfig, choice, stft_settings
 from experiments.data import DATA_KINDS, Recording, load_data
 from experiments.tasks import Metrics, register_task
 from mnmf.data.io import write_audio
@@ -45,6 +45,7 @@ def validate(cfg: DictConfig) -> None:
     """Every choice and every method option checked before any audio is loaded."""
     data = cfg.data
     choice(data.kind, "data.kind", list(DATA_KINDS))
+    DATA_KINDS.get(data.kind).validate(cfg)
     choice(cfg.model.method, "model.method", list(METHODS))
     choice(cfg.eval.mode, "eval.mode", list(EVALUATION_METRICS))
     choice(cfg.task.objective, "task.objective", OBJECTIVES)
@@ -53,10 +54,8 @@ def validate(cfg: DictConfig) -> None:
     if data.kind == "synthetic":
         for kind in data.sources:
             choice(kind, "data.sources entry", SYNTHETIC_KINDS)
-    if data.kind in ("folder", "file") and not data.path:
-        raise ValueError(f"data.kind={data.kind!r} needs data.path")
-    for name in ("duration", "rt60", "mic_spacing"):
-        if data[name] < 0:
+    for name in ("duration", "excerpt", "rt60", "mic_spacing"):
+        if data[name] is not None and data[name] < 0:
             raise ValueError(f"data.{name} must be >= 0, got {data[name]}")
     stft_settings(cfg)
     options = model_options(cfg)
@@ -65,14 +64,6 @@ def validate(cfg: DictConfig) -> None:
         method_options(cfg.model.method, options),
         owner=f"model.options of method {cfg.model.method!r}",
     )
-
-
-def stft_settings(cfg: DictConfig) -> mnmf.Stft:
-    """The one :class:`mnmf.Stft` of the run (a ValueError names a bad setting)."""
-    try:
-        return mnmf.Stft(n_fft=cfg.stft.n_fft, hop=cfg.stft.hop, window=cfg.stft.window)
-    except ValueError as error:
-        raise ValueError(f"stft: {error}") from None
 
 
 def model_options(cfg: DictConfig) -> dict[str, Any]:
@@ -100,6 +91,14 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     n_sources = cfg.model.n_sources or (None if references is None else references.shape[0])
     if n_sources is None:
         raise ValueError("data without references needs model.n_sources")
+    # Only oracle methods and the SDR tracker look at the references; they must be one
+    # per estimated source.
+    matching = references is not None and references.shape[0] == n_sources
+    if references is not None and cfg.eval.enabled and not matching:
+        raise ValueError(
+            f"model.n_sources={n_sources} but the data have {references.shape[0]} sources: "
+            "scoring needs one estimate per source (eval.enabled=false separates unscored)"
+        )
     stft = stft_settings(cfg)
     method = cfg.model.method
     options = model_options(cfg)
@@ -107,7 +106,7 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     track: list[dict[str, float]] = []
     if "progress" in accepted:
         options.setdefault("progress", sys.stderr.isatty())
-    if "callbacks" in accepted and cfg.eval.track_every > 0 and references is not None:
+    if "callbacks" in accepted and cfg.eval.track_every > 0 and matching:
         tracker = _sdr_tracker(cfg, stft, references, track)
         options["callbacks"] = [*options.get("callbacks", ()), tracker]
 
@@ -119,7 +118,7 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
         stft=stft,
         fs=fs,
         rng=method_rng,
-        references=references,  # only oracle methods look at them
+        references=references if matching else None,
         **options,
     )
     timings["separate"] = time.perf_counter() - t0
@@ -135,7 +134,7 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
         "duration": mix.shape[0] / fs,
     }
     order = np.arange(n_sources)
-    if references is not None and cfg.eval.enabled:
+    if matching and cfg.eval.enabled:
         t0 = time.perf_counter()
         evaluation = mnmf.evaluate(estimates, references, mixture=mix, mode=cfg.eval.mode)
         timings["evaluate"] = time.perf_counter() - t0

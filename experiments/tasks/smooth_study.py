@@ -19,7 +19,7 @@ It is the ``smooth_study`` task of the Hydra layer (``mnmf-run experiment=smooth
 settings :class:`SmoothStudyTaskConfig` under ``task``; the run's metrics hold the
 final costs and seconds per iteration, its objective is the MM fit's final penalized
 cost), and a script of its own:
-``python -m experiments.tasks.smooth_study [--out outputs/smooth_study] [--seconds 15]``.
+``python -m experiments.smooth_study [--out outputs/smooth_study] [--seconds 15]``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig, OmegaConf
 
 import mnmf
-from experiments.config import TaskConfig, data_path
+from experiments.config import TaskConfig, data_path, stft_settings
 from experiments.figures import save_figure
 from experiments.tasks import Metrics, register_task
 from mnmf.data.io import load_audio, write_audio, write_json
@@ -142,24 +142,24 @@ def upmix(components: np.ndarray, W: np.ndarray) -> np.ndarray:
 @dataclass
 class SmoothStudyTaskConfig(TaskConfig):
     """``task=smooth_study``: what to study and how long (relative ``audio`` paths are
-    under ``data_root``)."""
+    under ``data_root``; the STFT is the run's ``stft`` group)."""
 
     name: str = "smooth_study"
     audio: str = "piano/ragtime_piano_30s.wav"
     seconds: float = 15.0
     fs: int = 22050
-    n_fft: int = 2048
     components: int = 10
     iterations: int = 200
     lambdas: list[float] = field(default_factory=lambda: [0.0, 1.0, 10.0, 100.0])
     study_lambda: float = 10.0
 
 
-def study(settings: SmoothStudyTaskConfig, audio: Path, out: Path, *, seed: int) -> Metrics:
+def study(
+    settings: SmoothStudyTaskConfig, audio: Path, out: Path, *, stft: mnmf.Stft, seed: int
+) -> Metrics:
     """Run the study on ``audio`` into ``out``; return its metrics (settings, costs, times)."""
     if not audio.is_file():
         raise ValueError(f"audio file not found: {audio}")
-    stft = mnmf.Stft(n_fft=settings.n_fft)
     hop = stft.hop
 
     signal, fs = load_audio(audio, fs=settings.fs, mono=True)
@@ -169,7 +169,7 @@ def study(settings: SmoothStudyTaskConfig, audio: Path, out: Path, *, seed: int)
     print(f"{audio.name}: {signal.size / fs:.1f} s at {fs} Hz, STFT {V.shape} (F, N)")
     # One start for every fit: the comparison is of algorithms and λ, not of inits.
     start = mnmf.fit_nmf(V, settings.components, max_iter=0, rng=seed)
-    common = {"W": start.W, "H": start.H, "tol": 0.0, "source_model": "smooth"}
+    common = {"W": start.W, "H": start.H, "tol": 0.0, "source_model": "smooth", "stft": stft}
 
     # (a) MM against EM on the same penalized cost.
     fits = {}
@@ -228,7 +228,7 @@ def study(settings: SmoothStudyTaskConfig, audio: Path, out: Path, *, seed: int)
         "audio": str(audio),
         "seconds": signal.size / fs,
         "fs": fs,
-        "n_fft": settings.n_fft,
+        "n_fft": stft.n_fft,
         "hop": hop,
         "components": settings.components,
         "iterations": settings.iterations,
@@ -254,7 +254,8 @@ def objective(metrics: Metrics, cfg: DictConfig) -> float:
 def validate(cfg: DictConfig) -> None:
     """Positive sizes and non-negative λ before any audio is read."""
     task = cfg.task
-    for name in ("seconds", "fs", "n_fft", "components", "iterations"):
+    stft_settings(cfg)
+    for name in ("seconds", "fs", "components", "iterations"):
         if task[name] <= 0:
             raise ValueError(f"task.{name} must be > 0, got {task[name]}")
     if any(lam < 0 for lam in task.lambdas) or task.study_lambda < 0:
@@ -265,7 +266,9 @@ def validate(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, out: Path) -> Metrics:
     """The study from the run's config; its figures and audio go into the run folder."""
     settings = OmegaConf.to_object(cfg.task)
-    results = study(settings, data_path(cfg, settings.audio), out, seed=cfg.seed)
+    results = study(
+        settings, data_path(cfg, settings.audio), out, stft=stft_settings(cfg), seed=cfg.seed
+    )
     return {
         "model": "smooth_study",
         "data": Path(settings.audio).name,
@@ -285,7 +288,7 @@ def main(argv: list[str] | None = None) -> Metrics:
     parser.add_argument("--out", type=Path, default=Path("outputs/smooth_study"))
     parser.add_argument("--seconds", type=float, default=defaults.seconds, help="excerpt length")
     parser.add_argument("--fs", type=int, default=defaults.fs)
-    parser.add_argument("--n-fft", type=int, default=defaults.n_fft)
+    parser.add_argument("--n-fft", type=int, default=2048, help="hop: a quarter of it")
     parser.add_argument("--components", type=int, default=defaults.components)
     parser.add_argument("--iterations", type=int, default=defaults.iterations)
     parser.add_argument("--lambdas", type=float, nargs="+", default=defaults.lambdas)
@@ -293,17 +296,13 @@ def main(argv: list[str] | None = None) -> Metrics:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     settings = SmoothStudyTaskConfig(
-        audio=str(args.audio), seconds=args.seconds, fs=args.fs, n_fft=args.n_fft,
-        components=args.components, iterations=args.iterations, lambdas=args.lambdas,
-        study_lambda=args.study_lambda,
+        audio=str(args.audio), seconds=args.seconds, fs=args.fs, components=args.components,
+        iterations=args.iterations, lambdas=args.lambdas, study_lambda=args.study_lambda,
     )  # fmt: skip
     try:
-        metrics = study(settings, args.audio, args.out, seed=args.seed)
+        stft = mnmf.Stft(n_fft=args.n_fft)
+        metrics = study(settings, args.audio, args.out, stft=stft, seed=args.seed)
     except ValueError as error:
         raise SystemExit(f"smooth_study: {error}") from None
     write_json(args.out / "metrics.json", metrics | {"settings": asdict(settings)})
     return metrics
-
-
-if __name__ == "__main__":
-    main()

@@ -4,6 +4,8 @@
 spatial model (:mod:`mnmf.spatial`), each an instance or a registered name with its own
 options —, lets a start strategy (:mod:`mnmf.algorithms.starts`) give them start values,
 binds them to the mixture and hands the spatial model to the engine.
+
+See docs/design.md, §7.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import as_generator, check_choice
+from mnmf.algorithms.nmf import NMFResult
 from mnmf.algorithms.starts import Start, resolve_start
-from mnmf.engine import Callback, FitResult, run
+from mnmf.engine import Callback, run
 from mnmf.features import Stft
 from mnmf.grouping import SourceGrouping
 from mnmf.registry import accepted_options, build, check_options, named_options
@@ -27,8 +30,8 @@ from mnmf.spatial.base import SPATIAL_MODELS, SpatialModel
 
 
 @dataclass(frozen=True)
-class MNMFResult(FitResult):
-    """:class:`~mnmf.engine.FitResult` of a multichannel NMF.
+class MNMFResult(NMFResult):
+    """:class:`~mnmf.algorithms.nmf.NMFResult` of a multichannel NMF.
 
     Attributes
     ----------
@@ -50,16 +53,6 @@ class MNMFResult(FitResult):
 
     grouping: SourceGrouping | None = None
     spatial_model: SpatialModel | None = None
-    source_model: SourceModel | None = None
-    stft: Stft | None = None
-
-    @property
-    def W(self) -> NDArray:
-        return self.params["W"]
-
-    @property
-    def H(self) -> NDArray:
-        return self.params["H"]
 
     @property
     def labels(self) -> NDArray:
@@ -112,7 +105,7 @@ def fit_mnmf(
     spatial: str | SpatialModel = "gains",
     algorithm: str | None = None,
     init: str | Start = "random",
-    init_iter: int = 50,
+    init_iter: int | None = None,
     stft: Stft | None = None,
     max_iter: int = 200,
     tol: float = 1e-5,
@@ -151,8 +144,9 @@ def fit_mnmf(
         pyroomacoustics method for ``init_iter`` iterations. ``"auto"``: the peer that
         fits the problem (:func:`mnmf.algorithms.starts.auto_init`). Or a strategy of
         :mod:`mnmf.algorithms.starts`. Parameters given to the models still win.
-    init_iter : int
-        Iterations of the start's runs.
+    init_iter : int, optional
+        Iterations of a named start's runs (default 50); a ``Start`` instance carries
+        its own.
     stft : Stft, optional
         The settings X was analysed with; the result carries them so that
         ``result.images(X)`` resynthesizes exactly as it should.
@@ -165,8 +159,10 @@ def fit_mnmf(
         (smooth). Gains model: ``mixing`` ("convolutive" or "instantaneous"),
         ``exponent`` ("mm" or "heuristic"), ``Q`` ((I, J, F) or (I, J)), ``fix_Q``.
         Convolutive model: ``A`` ((F, I, J) complex), ``noise`` ("estimate" or
-        "anneal"), ``anneal_iter``, ``block_frequencies``. An option that neither model
-        takes is a ValueError naming it.
+        "anneal"), ``noise_start`` (initial noise, fraction of the mean power),
+        ``noise_end`` and ``anneal_iter`` (annealing only), ``block_frequencies``; it
+        works in float64 whatever X's precision. An option that neither model takes is
+        a ValueError naming it; one for an instance belongs in its constructor.
 
     Returns
     -------
@@ -177,8 +173,13 @@ def fit_mnmf(
     spectra = _check_stft(X)
     grouping = SourceGrouping.from_counts(n_sources, n_components)
     source, spatial_model = resolve_models(source_model, spatial, options)
-    if algorithm is not None:
-        check_choice(algorithm, name="algorithm", choices=(spatial_model.algorithm,))
+    if algorithm is not None and algorithm != spatial_model.algorithm:
+        check_choice(algorithm, name="algorithm", choices=("mu", "em"))
+        raise ValueError(
+            f"algorithm={algorithm!r} does not fit the spatial model "
+            f"{type(spatial_model).__name__}, which takes {spatial_model.algorithm!r} steps "
+            f"(in separate(): method 'mnmf-{spatial_model.algorithm}')"
+        )
     generator = as_generator(rng)
     start = resolve_start(
         init, init_iter=init_iter, n_sources=grouping.n_sources, n_mics=spectra.shape[2]
@@ -246,36 +247,47 @@ def resolve_models(
 ) -> tuple[SourceModel, SpatialModel]:
     """Both models from names or instances; each option goes to the named model taking it.
 
-    An option that no named model takes (or that only an instance could take: options
-    of an instance belong in its constructor) is a ValueError naming it.
+    An option that no named model takes is a ValueError naming it; one that an
+    *instance* would take belongs in that instance's constructor (a ValueError says so).
+    A registered model whose options cannot be listed (``**kwargs`` all the way up)
+    takes whatever the other model does not.
     """
-    takers: dict[str, set[str]] = {}
-    for role, registry, spec in (
-        ("source_model", SOURCE_MODELS, source_model),
-        ("spatial", SPATIAL_MODELS, spatial),
-    ):
-        if isinstance(spec, str):
-            accepted = accepted_options(registry.get(spec), skip=("n_components",))
-            takers[role] = set() if accepted is None else accepted
+    specs = {"source_model": (SOURCE_MODELS, source_model), "spatial": (SPATIAL_MODELS, spatial)}
+    takers: dict[str, set[str] | None] = {
+        role: accepted_options(registry.get(spec), skip=("n_components",))
+        for role, (registry, spec) in specs.items()
+        if isinstance(spec, str)
+    }
+    named_takers = set().union(*(accepted for accepted in takers.values() if accepted))
+    for role, (_, spec) in specs.items():
+        if not isinstance(spec, str) and not isinstance(spec, type):
+            own = accepted_options(type(spec)) or named_options(type(spec))
+            claimed = sorted((set(options) & own) - named_takers)
+            if claimed:
+                raise ValueError(
+                    f"{role} is an instance of {type(spec).__name__}: its options {claimed} "
+                    "belong in its constructor"
+                )
     routed: dict[str, dict[str, object]] = {"source_model": {}, "spatial": {}}
+    open_roles = [role for role, accepted in takers.items() if accepted is None]
     for name, value in options.items():
-        roles = [role for role, accepted in takers.items() if name in accepted]
+        roles = [role for role, accepted in takers.items() if accepted and name in accepted]
         if len(roles) > 1:
             raise ValueError(f"option {name!r} is taken by both models; pass instances instead")
-        if roles:
-            routed[roles[0]][name] = value
-    described = [
-        f"the {registry.kind} {spec!r}" if isinstance(spec, str) else f"a {type(spec).__name__}"
-        for registry, spec in ((SOURCE_MODELS, source_model), (SPATIAL_MODELS, spatial))
-    ]
-    check_options(
-        options,
-        set().union(*takers.values()),
-        owner=f"fit_mnmf (with {described[0]} and {described[1]})",
-    )
+        target = roles or open_roles
+        if target:
+            routed[target[0]][name] = value
+    if not open_roles:
+        described = [
+            f"the {registry.kind} {spec!r}" if isinstance(spec, str) else f"a {type(spec).__name__}"
+            for registry, spec in specs.values()
+        ]
+        check_options(
+            options, named_takers, owner=f"fit_mnmf (with {described[0]} and {described[1]})"
+        )
     return (
-        build(SOURCE_MODELS, source_model, routed["source_model"]),
-        build(SPATIAL_MODELS, spatial, routed["spatial"]),
+        build(SOURCE_MODELS, source_model, routed["source_model"], protocol=SourceModel),
+        build(SPATIAL_MODELS, spatial, routed["spatial"], protocol=SpatialModel),
     )
 
 

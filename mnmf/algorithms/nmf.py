@@ -11,6 +11,8 @@ C. Févotte, J. Idier (2011). Algorithms for nonnegative matrix factorization wi
 β-divergence. Neural Computation 23(9).
 C. Févotte, N. Bertin, J.-L. Durrieu (2009). Nonnegative matrix factorization with the
 Itakura-Saito divergence: with application to music analysis. Neural Computation 21(3).
+
+See docs/design.md, §7.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from threadpoolctl import ThreadpoolController
 from mnmf._validation import check_choice, nonnegative_matrix, positive_int
 from mnmf.divergence import BetaDivergence, _divergence_sum, internal_scale
 from mnmf.engine import Callback, FitResult, run
-from mnmf.features import Stft
-from mnmf.registry import accepted_options, build, named_options
+from mnmf.features import Filterbank, Stft
+from mnmf.registry import Registry, accepted_options, build, named_options
 from mnmf.sources.base import SOURCE_MODELS, EMSourceModel, MUSourceModel, SourceModel
 
 #: Bytes of one frame block's working set: the data block and a work array of twice its
@@ -73,10 +75,13 @@ class NMFResult(FitResult):
         The (unfitted) source model the fit started from.
     stft : Stft or None
         The STFT settings of the analysed spectrogram, when ``fit_nmf`` was told them.
+    filterbank : Filterbank or None
+        The bands the rows of V (and of W) are, when they are bands.
     """
 
     source_model: SourceModel | None = None
     stft: Stft | None = None
+    filterbank: Filterbank | None = None
 
     @property
     def W(self) -> NDArray:
@@ -329,14 +334,14 @@ class ISNMFEMModel(_SingleChannelData):
 
     def step(self) -> None:
         source = self.source
-        W, H = source.W, source.H
-        model = W @ H
+        model = source.W @ source.H
         model += self.floor
         component = np.empty_like(model)
         gain = np.empty_like(model)
         posterior = np.empty_like(model)
-        for k in range(W.shape[1]):
-            np.outer(W[:, k], H[k], out=component)
+        for k in range(source.W.shape[1]):
+            # W and H are read from the source model every time: its update may replace them.
+            np.outer(source.W[:, k], source.H[k], out=component)
             np.divide(component, model, out=gain)
             # u = G (G V + V̂ − P)
             np.multiply(gain, self.V, out=posterior)
@@ -345,7 +350,7 @@ class ISNMFEMModel(_SingleChannelData):
             posterior *= gain
             source.update_from_posterior(k, posterior)
             model -= component
-            np.outer(W[:, k], H[k], out=component)  # the new P_k, in the same buffer
+            np.outer(source.W[:, k], source.H[k], out=component)  # the new P_k, same buffer
             model += component
             np.maximum(model, self.floor, out=model)  # rounding in the update must not cross it
         source.normalize()
@@ -364,7 +369,7 @@ def fit_nmf(
     source_model: str | SourceModel = "isnmf",
     beta: float = 0.0,
     algorithm: str = "mu",
-    exponent: str = "mm",
+    exponent: str | None = None,
     max_iter: int = 200,
     tol: float = 1e-5,
     check_every: int = 10,
@@ -373,6 +378,7 @@ def fit_nmf(
     progress: bool = False,
     n_threads: int | None = None,
     stft: Stft | None = None,
+    filterbank: Filterbank | None = None,
     **source_options: object,
 ) -> NMFResult:
     """Factorize a power spectrogram V ≈ W H under the β-divergence.
@@ -398,10 +404,10 @@ def fit_nmf(
     algorithm : {"mu", "em"}
         Multiplicative updates (any β) or EM/SAGE (β = 0 only; slower per iteration,
         the reference of Févotte et al. 2009).
-    exponent : {"mm", "heuristic"}
-        MU exponent: "mm" uses γ(β) of :func:`mnmf.mm_exponent`, under which the cost
-        provably never increases; "heuristic" uses 1 for every β (often faster, no
-        guarantee outside 1 ≤ β ≤ 2).
+    exponent : {"mm", "heuristic"}, optional
+        MU exponent: "mm" (default) uses γ(β) of :func:`mnmf.mm_exponent`, under which
+        the cost provably never increases; "heuristic" uses 1 for every β (often faster,
+        no guarantee outside 1 ≤ β ≤ 2). The EM takes none.
     max_iter, tol, check_every, rng, callbacks, progress
         See :func:`mnmf.engine.run`; the same seed gives the same result.
     n_threads : int, optional
@@ -410,6 +416,9 @@ def fit_nmf(
         summation order. The EM runs on one thread (BLAS may use more).
     stft : Stft, optional
         The settings V was analysed with; carried by the result for resynthesis.
+    filterbank : Filterbank, optional
+        The bands V holds, when it is ``filterbank.apply(|X|²)`` rather than the STFT
+        power itself; carried by the result (W then has one row per band).
     **source_options
         Options of the named source model. ``"isnmf"``: ``W`` (F, K_given ≤ K) initial
         or fixed templates, ``H`` (K, N) initial activations, ``fix_W`` (True for every
@@ -434,7 +443,7 @@ def fit_nmf(
     ((64, 3), (3, 100))
     """
     data = nonnegative_matrix(V, name="V")
-    template = build(SOURCE_MODELS, source_model, source_options)
+    template = build(SOURCE_MODELS, source_model, source_options, protocol=SourceModel)
     source = copy.copy(template)  # the result keeps the unfitted description
     model = build_nmf_model(
         data,
@@ -456,7 +465,7 @@ def fit_nmf(
         progress=progress,
         description=f"NMF β={beta:g} {algorithm} {name}",
     )
-    return NMFResult(**vars(fit), source_model=template, stft=stft)
+    return NMFResult(**vars(fit), source_model=template, stft=stft, filterbank=filterbank)
 
 
 def fit_nmf_options(source_model: str | SourceModel = "isnmf") -> set[str]:
@@ -464,7 +473,7 @@ def fit_nmf_options(source_model: str | SourceModel = "isnmf") -> set[str]:
 
     ``V``, ``n_components``, ``rng`` and ``stft`` are left out: callers supply them.
     """
-    own = named_options(fit_nmf, skip=("V", "n_components", "rng", "stft"))
+    own = named_options(fit_nmf, skip=("V", "n_components", "rng", "stft", "filterbank"))
     if not isinstance(source_model, str):
         return own
     return own | (
@@ -479,32 +488,70 @@ def build_nmf_model(
     n_components: int | None = None,
     beta: float = 0.0,
     algorithm: str = "mu",
-    exponent: str = "mm",
+    exponent: str | None = None,
     block_bytes: int = BLOCK_BYTES,
     n_threads: int | None = None,
 ) -> BetaNMFModel | ISNMFEMModel:
     """The engine model for one validated spectrogram ``V`` (F, N) and a source model."""
     divergence = BetaDivergence(beta)
-    check_choice(algorithm, name="algorithm", choices=("mu", "em"))
-    check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
+    if exponent is not None:
+        check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
     block_bytes = positive_int(block_bytes, name="block_bytes")
-    if algorithm == "em":
-        if not divergence.is_itakura_saito:
-            raise ValueError(f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={beta}")
-        if not isinstance(source, EMSourceModel):
-            raise ValueError(
-                f"algorithm='em' needs a source model with EM updates; "
-                f"{type(source).__name__} has no update_from_posterior"
-            )
-        source.check_compatible(beta=divergence.beta, algorithm="em", exponent=None)
-        return ISNMFEMModel(V, source, n_components=n_components)
+    return DATA_MODELS.get(algorithm)(
+        V,
+        source,
+        n_components=n_components,
+        divergence=divergence,
+        exponent=exponent,
+        block_bytes=block_bytes,
+        n_threads=n_threads,
+    )
+
+
+def _em_data_model(
+    V: NDArray,
+    source: SourceModel,
+    *,
+    n_components: int | None,
+    divergence: BetaDivergence,
+    exponent: str | None,
+    block_bytes: int,
+    n_threads: int | None,
+) -> ISNMFEMModel:
+    """SAGE on whole arrays (one thread; ``block_bytes`` and ``n_threads`` do not apply)."""
+    if exponent is not None:
+        raise ValueError("exponent is the MU exponent; algorithm='em' takes none")
+    if not divergence.is_itakura_saito:
+        raise ValueError(
+            f"algorithm='em' is the IS-NMF EM and needs beta=0, got beta={divergence.beta}"
+        )
+    if not isinstance(source, EMSourceModel):
+        raise ValueError(
+            f"algorithm='em' needs a source model with EM updates; "
+            f"{type(source).__name__} has no update_from_posterior"
+        )
+    source.check_compatible(divergence=divergence, algorithm="em", exponent=None)
+    return ISNMFEMModel(V, source, n_components=n_components)
+
+
+def _mu_data_model(
+    V: NDArray,
+    source: SourceModel,
+    *,
+    n_components: int | None,
+    divergence: BetaDivergence,
+    exponent: str | None,
+    block_bytes: int,
+    n_threads: int | None,
+) -> BetaNMFModel:
+    """Multiplicative updates for any β, blocks of frames shared by threads."""
     if not isinstance(source, MUSourceModel):
         raise ValueError(
             f"algorithm='mu' needs a source model with multiplicative updates; "
             f"{type(source).__name__} has no update_H_mu/update_W_mu"
         )
-    gamma = divergence.mm_exponent() if exponent == "mm" else 1.0
-    source.check_compatible(beta=divergence.beta, algorithm="mu", exponent=gamma)
+    gamma = 1.0 if exponent == "heuristic" else divergence.mm_exponent()
+    source.check_compatible(divergence=divergence, algorithm="mu", exponent=gamma)
     return BetaNMFModel(
         V,
         source,
@@ -514,3 +561,9 @@ def build_nmf_model(
         block_bytes=block_bytes,
         n_threads=n_threads,
     )
+
+
+#: Single-channel data models by algorithm.
+DATA_MODELS: Registry = Registry("algorithm", argument="algorithm")
+DATA_MODELS.register("mu")(_mu_data_model)
+DATA_MODELS.register("em")(_em_data_model)

@@ -4,18 +4,21 @@ Both multichannel models have poor local optima (per-frequency permutations), so
 they start matters. A strategy gives the models *start values* before the fit —
 :meth:`~mnmf.sources.SourceModel.start_from` for W/H and
 :meth:`~mnmf.spatial.SpatialModel.start_from_images` for the spatial parameters —
-and values the user gave to the models themselves still win. Every strategy works with
-the user's own source model (a copy of it, with all its options: smoothness, fixed
-dictionaries, …):
+and values the user gave to the models themselves still win:
 
 - :class:`RandomStart`: nothing; each model draws its parameters from the fit's ``rng``;
 - :class:`PeerStart`: a pyroomacoustics method's images (ILRMA, AuxIVA, FastMNMF2);
+  W and H from plain IS-NMF fits of each source's image power, seeded with the user's
+  complete dictionary (its fixed columns kept fixed);
 - :class:`ModelStart`: the images and factors of another multichannel fit (e.g. a
-  gains-MU run before the convolutive EM);
+  gains-MU run before the convolutive EM) of a copy of the user's own source model,
+  with all its options (smoothness, fixed dictionaries, …);
 - ``"auto"``: the peer that fits the problem (:func:`auto_init`).
 
 Strings name them at the edge: :func:`resolve_start` (``init="ilrma"``,
 ``init_iter=50``).
+
+See docs/design.md, §7.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class PeerStart:
     def __post_init__(self) -> None:
         if self.method not in PEERS:
             raise ValueError(f"method must be one of {list(PEERS)}, got {self.method!r}")
-        positive_int(self.n_iter, name="init_iter")
+        positive_int(self.n_iter, name="n_iter")
 
     def prepare(self, X, grouping, source, spatial, *, rng) -> None:
         """Peer images, then per-source IS-NMF templates and the spatial start."""
@@ -113,7 +116,11 @@ class ModelStart:
     max_iter: int = 50
 
     def __post_init__(self) -> None:
-        positive_int(self.max_iter, name="init_iter")
+        from mnmf.spatial.base import SPATIAL_MODELS
+
+        if isinstance(self.spatial, str):
+            SPATIAL_MODELS.get(self.spatial)  # a clear error now, not at the fit
+        positive_int(self.max_iter, name="max_iter")
 
     def prepare(self, X, grouping, source, spatial, *, rng) -> None:
         """Fit the start model, then hand its factors and images over."""
@@ -145,19 +152,26 @@ def factors_from_images(
 ) -> tuple[NDArray, NDArray]:
     """W (F, K) and H (K, N) from an IS-NMF of each source's image power Σ_i |image|².
 
-    A complete given W (K columns) is kept fixed in the per-source fits and a complete
-    given H starts them (both read from the source model's ``given_W`` / ``given_H``
-    when it has them); partial ones are left to the model itself.
+    A complete given W (K columns) starts the per-source fits, its fixed columns kept
+    fixed, and a complete given H starts them (read from the source model's
+    ``given_W`` / ``given_H``, which :class:`~mnmf.sources.NMFFactors` has); partial
+    ones are left to the model itself.
     """
     from mnmf.algorithms.nmf import fit_nmf
 
     K = grouping.n_components
+    n_freqs, n_frames = images.shape[1:3]
     given_W = getattr(source, "given_W", None)
     given_H = getattr(source, "given_H", None)
     if given_W is not None and given_W.shape[1] != K:
         given_W = None
     if given_H is not None and given_H.shape[0] != K:
         given_H = None
+    fixed = np.zeros(K, dtype=bool)
+    if given_W is not None:
+        probe = copy.copy(source)  # which columns the model keeps fixed
+        probe.bind(n_freqs, n_frames, n_components=K)
+        fixed = ~probe.free
     templates, activations = [], []
     for j, members in enumerate(grouping.members):
         power = np.sum(np.abs(images[j]) ** 2, axis=-1)  # (F, N)
@@ -168,13 +182,13 @@ def factors_from_images(
             max_iter=n_iter,
             W=None if given_W is None else given_W[:, members],
             H=None if given_H is None else given_H[members],
-            fix_W=given_W is not None,
+            fix_W=fixed[members],
             rng=rng,
         )
         templates.append(fit.W)
         activations.append(fit.H)
-    W = np.empty((images.shape[1], K), dtype=templates[0].dtype)
-    H = np.empty((K, images.shape[2]), dtype=activations[0].dtype)
+    W = np.empty((n_freqs, K), dtype=templates[0].dtype)
+    H = np.empty((K, n_frames), dtype=activations[0].dtype)
     for members, W_j, H_j in zip(grouping.members, templates, activations, strict=True):
         W[:, members] = W_j
         H[members] = H_j
@@ -211,13 +225,29 @@ for _peer in PEERS:
     )
 
 
-def resolve_start(init: str | Start, *, init_iter: int, n_sources: int, n_mics: int) -> Start:
-    """The strategy named ``init`` (``"auto"`` resolved for J and I), or ``init`` itself."""
+#: Iterations of a named start's runs when ``init_iter`` is not given.
+DEFAULT_INIT_ITER = 50
+
+
+def resolve_start(
+    init: str | Start, *, init_iter: int | None, n_sources: int, n_mics: int
+) -> Start:
+    """The strategy named ``init`` (``"auto"`` resolved for J and I), or ``init`` itself.
+
+    ``init_iter`` (default :data:`DEFAULT_INIT_ITER`) sets a named start's iterations; a
+    strategy instance carries its own, so it is refused with one.
+    """
     if not isinstance(init, str):
-        if not isinstance(init, Start):
+        if isinstance(init, type) or not isinstance(init, Start):
             raise ValueError(
-                f"init must be a name or a start strategy with prepare(), got {type(init).__name__}"
+                f"init must be a name or a start strategy instance with prepare(), got {init!r}"
+            )
+        if init_iter is not None:
+            raise ValueError(
+                f"init_iter sets the iterations of a named start; {type(init).__name__} "
+                "carries its own"
             )
         return init
     factory = STARTS.get(init)
-    return factory(positive_int(init_iter, name="init_iter"), n_sources, n_mics)
+    iterations = DEFAULT_INIT_ITER if init_iter is None else init_iter
+    return factory(positive_int(iterations, name="init_iter"), n_sources, n_mics)

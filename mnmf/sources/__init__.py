@@ -7,7 +7,7 @@
 Any object that follows :class:`SourceModel` (and :class:`MUSourceModel` and/or
 :class:`EMSourceModel` for the algorithms it supports) plugs into
 :func:`mnmf.fit_nmf`, :func:`mnmf.fit_mnmf` and every spatial model; registering it in
-:data:`SOURCE_MODELS` is only needed to select it by name. See docs/design.md.
+:data:`SOURCE_MODELS` is only needed to select it by name. See docs/design.md, §4.
 """
 
 from mnmf.sources.base import SOURCE_MODELS, EMSourceModel, MUSourceModel, SourceModel

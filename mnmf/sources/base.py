@@ -12,7 +12,7 @@ model* (single-channel NMF) or a *spatial model* (multichannel) computes:
 
 The spatial model never writes ``W``/``H`` itself: it moves the scale of its own
 normalization into the templates through :meth:`SourceModel.scale_templates`. See
-docs/design.md, "Protocols".
+docs/design.md, §4.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from mnmf.divergence import BetaDivergence
 from mnmf.registry import Registry
 
 #: Source models by name (``fit_nmf(V, K, source_model="smooth", smoothness=10)``).
@@ -43,8 +44,14 @@ class SourceModel(Protocol):
     def bind(self, n_freqs: int, n_frames: int, *, n_components: int | None = None) -> None:
         """Check given arrays against the data's shape (F, N) and K; no randomness."""
 
-    def check_compatible(self, *, beta: float, algorithm: str, exponent: float | None) -> None:
-        """Refuse, with a ValueError, a data model whose statistics the updates cannot use."""
+    def check_compatible(
+        self, *, divergence: BetaDivergence, algorithm: str, exponent: float | None
+    ) -> None:
+        """Refuse, with a ValueError, a data model whose statistics the updates cannot use.
+
+        ``divergence`` is the data term's, ``algorithm`` "mu" or "em", ``exponent`` the MU
+        exponent (None for EM).
+        """
 
     def start_from(self, *, W: NDArray | None = None, H: NDArray | None = None) -> None:
         """Start values (user units) from a start strategy; given arrays still win."""

@@ -10,6 +10,8 @@
   :meth:`~PosteriorUpdates.activations_from_posterior` and
   :meth:`~PosteriorUpdates.templates_from_posterior` — that penalized models override;
 - :class:`NMFSource`: all three, registered as ``"isnmf"``.
+
+The update rules and their sources: docs/design.md, §3–4.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._validation import nonnegative_matrix, positive_int
-from mnmf.divergence import mu_factor
+from mnmf._validation import frozen_copy, nonnegative_matrix, positive_int
+from mnmf.divergence import BetaDivergence, mu_factor
 from mnmf.sources.base import SOURCE_MODELS
 
 
@@ -72,10 +74,10 @@ class NMFFactors:
         self.n_components = (
             None if n_components is None else positive_int(n_components, name="n_components")
         )
-        self.given_W = None if W is None else nonnegative_matrix(W, name="W")
-        self.given_H = None if H is None else nonnegative_matrix(H, name="H")
+        self.given_W = None if W is None else frozen_copy(nonnegative_matrix(W, name="W"))
+        self.given_H = None if H is None else frozen_copy(nonnegative_matrix(H, name="H"))
         self._fix_W_spec = fix_W
-        self._H_mask_given = None if H_mask is None else np.asarray(H_mask)
+        self._H_mask_given = None if H_mask is None else frozen_copy(np.asarray(H_mask))
         self.normalize_columns = bool(normalize)
         self._start: dict[str, NDArray] = {}
         self.W: NDArray = np.empty((0, 0))
@@ -92,6 +94,18 @@ class NMFFactors:
     def copy(self) -> NMFFactors:
         """An unfitted copy of this model description (given arrays shared)."""
         return copy.copy(self)
+
+    def __repr__(self) -> str:
+        given = [
+            f"{name}={array.shape}"
+            for name, array in (("W", self.given_W), ("H", self.given_H))
+            if array is not None
+        ]
+        details = [f"n_components={self.n_components}", *given, *self._repr_options()]
+        return f"{type(self).__name__}({', '.join(details)})"
+
+    def _repr_options(self) -> list[str]:
+        return [] if self.normalize_columns else ["normalize=False"]
 
     # ------------------------------------------------------------------ set-up
     def bind(self, n_freqs: int, n_frames: int, *, n_components: int | None = None) -> None:
@@ -168,7 +182,9 @@ class NMFFactors:
             )
         return fixed
 
-    def check_compatible(self, *, beta: float, algorithm: str, exponent: float | None) -> None:
+    def check_compatible(
+        self, *, divergence: BetaDivergence, algorithm: str, exponent: float | None
+    ) -> None:
         """Plain NMF works with any data model."""
 
     def start_from(self, *, W: NDArray | None = None, H: NDArray | None = None) -> None:

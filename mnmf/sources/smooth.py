@@ -1,7 +1,7 @@
 """Smooth IS-NMF (Févotte 2011): plain NMF with a penalty on jumps of the activations.
 
 Registered as ``"smooth"``. The H updates (MM and EM) and the penalty; W is updated as
-in plain NMF. See docs/design.md, "Smooth IS-NMF".
+in plain NMF. See docs/design.md, §4.
 
 Reference: C. Févotte (2011). Majorization-minimization algorithm for smooth
 Itakura-Saito nonnegative matrix factorization. ICASSP.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mnmf.divergence import BetaDivergence
 from mnmf.sources.base import SOURCE_MODELS
 from mnmf.sources.nmf import NMFSource
 
@@ -84,14 +85,23 @@ class SmoothNMFSource(NMFSource):
             )
         self.smoothness = _smoothness(smoothness, self.n_components)
 
+    def _repr_options(self) -> list[str]:
+        values = np.unique(self.smoothness)
+        shown = f"{values[0]:g}" if values.size == 1 else "[per component]"
+        return [f"smoothness={shown}", *super()._repr_options()]
+
     def bind(self, n_freqs: int, n_frames: int, *, n_components: int | None = None) -> None:
         super().bind(n_freqs, n_frames, n_components=n_components)
         self.smoothness = _smoothness(self.smoothness, self.n_components)
 
-    def check_compatible(self, *, beta: float, algorithm: str, exponent: float | None) -> None:
+    def check_compatible(
+        self, *, divergence: BetaDivergence, algorithm: str, exponent: float | None
+    ) -> None:
         """Smooth NMF's updates are MM or EM steps of the IS divergence (MU exponent ½)."""
-        if beta != 0:
-            raise ValueError(f"the smooth source model needs beta=0 (IS divergence), got {beta}")
+        if not divergence.is_itakura_saito:
+            raise ValueError(
+                f"the smooth source model needs beta=0 (IS divergence), got {divergence.beta}"
+            )
         if algorithm == "mu" and exponent != 0.5:
             raise ValueError(
                 'the smooth source model takes only exponent="mm" (its H update is the exact '

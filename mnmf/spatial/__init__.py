@@ -7,7 +7,7 @@
 
 Any object that follows :class:`SpatialModel` plugs into :func:`mnmf.fit_mnmf` with any
 source model that supports its algorithm; registering it in :data:`SPATIAL_MODELS` is
-only needed to select it by name. See docs/design.md.
+only needed to select it by name. See docs/design.md, §5.
 """
 
 from mnmf.spatial.base import SPATIAL_MODELS, SpatialModel, SpatialModelBase, principal_filters

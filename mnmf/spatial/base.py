@@ -7,7 +7,7 @@ statistics the source model needs (MU numerators/denominators or EM posterior po
 hands them over, updates its own parameters and normalizes — moving the scale into the
 source model through :meth:`~mnmf.sources.SourceModel.scale_templates`, never by writing
 its arrays. It also knows how to turn parameters into source images and how to start
-from given images (a peer's or another model's). See docs/design.md, "Protocols".
+from given images (a peer's or another model's). See docs/design.md, §5.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ b_fn ~ N_c(0, diag(σ_b,f)): the full Gaussian model (criterion C1) of Ozerov & 
 
 Reference: A. Ozerov, C. Févotte (2010). Multichannel nonnegative matrix factorization
 in convolutive mixtures for audio source separation. IEEE TASLP 18(3), section IV.
+
+E-step, M-step, normalization and images: docs/design.md, §5.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._validation import check_choice, finite_real, positive_int
-from mnmf.divergence import FLOOR_RELATIVE, internal_scale
+from mnmf._validation import check_choice, finite_real, frozen_copy, positive_int
+from mnmf.divergence import FLOOR_RELATIVE, ITAKURA_SAITO, internal_scale
 from mnmf.grouping import SourceGrouping
 from mnmf.sources.base import EMSourceModel, SourceModel
 from mnmf.spatial.base import SPATIAL_MODELS, SpatialModelBase, principal_filters
@@ -46,10 +48,12 @@ class ConvolutiveEMModel(SpatialModelBase):
         ``noise_start`` to ``noise_end`` times the mean power over ``anneal_iter``
         iterations, as the authors do to escape poor local optima (the likelihood may
         then rise while the noise shrinks).
-    noise_start, noise_end : float
-        Annealing schedule, as fractions of the mixture's mean power.
-    anneal_iter : int
-        Iterations of the annealing.
+    noise_start : float
+        The initial noise variance, as a fraction (> 0) of the mixture's mean power
+        (both modes start from it).
+    noise_end, anneal_iter : float, int
+        ``noise="anneal"`` only: the final fraction (> 0) and the iterations to reach it
+        (defaults 1e-4 and 100).
     block_frequencies : int
         Frequencies per block.
     """
@@ -62,15 +66,21 @@ class ConvolutiveEMModel(SpatialModelBase):
         A: ArrayLike | None = None,
         noise: str = "estimate",
         noise_start: float = 1e-1,
-        noise_end: float = 1e-4,
-        anneal_iter: int = 100,
+        noise_end: float | None = None,
+        anneal_iter: int | None = None,
         block_frequencies: int = 64,
     ) -> None:
         check_choice(noise, name="noise", choices=NOISE_MODES)
+        if noise != "anneal" and (noise_end is not None or anneal_iter is not None):
+            raise ValueError('noise_end and anneal_iter set the schedule of noise="anneal"')
         self.noise_mode = noise
-        self.noise_start = finite_real(noise_start, name="noise_start", minimum=0.0)
-        self.noise_end = finite_real(noise_end, name="noise_end", minimum=0.0)
-        self.anneal_iter = positive_int(anneal_iter, name="anneal_iter")
+        self.noise_start = _positive_fraction(noise_start, name="noise_start")
+        self.noise_end = _positive_fraction(
+            1e-4 if noise_end is None else noise_end, name="noise_end"
+        )
+        self.anneal_iter = positive_int(
+            100 if anneal_iter is None else anneal_iter, name="anneal_iter"
+        )
         self.block_frequencies = positive_int(block_frequencies, name="block_frequencies")
         self.given_A = None
         if A is not None:
@@ -79,7 +89,7 @@ class ConvolutiveEMModel(SpatialModelBase):
                 raise ValueError(f"A must be a numeric (F, I, J) array, got {given.shape}")
             if not np.all(np.isfinite(given)):
                 raise ValueError("A contains NaN or infinite values")
-            self.given_A = given.astype(np.complex128)
+            self.given_A = frozen_copy(given.astype(np.complex128))
         self._A_start: NDArray | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -95,7 +105,7 @@ class ConvolutiveEMModel(SpatialModelBase):
         if self.given_A is not None and self.given_A.shape != expected:
             raise ValueError(f"A must have shape (F, I, J) = {expected}, got {self.given_A.shape}")
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
-        source.check_compatible(beta=0.0, algorithm="em", exponent=None)
+        source.check_compatible(divergence=ITAKURA_SAITO, algorithm="em", exponent=None)
 
     def start_from_images(self, images: NDArray) -> None:
         """A from each image's principal spatial direction (unit-norm, per frequency)."""
@@ -220,6 +230,13 @@ class ConvolutiveEMModel(SpatialModelBase):
     ) -> NDArray:
         """Multichannel Wiener images from ``params`` (``W``, ``H``, ``A``, ``noise``)."""
         return em_images(X, params["A"], params["W"], params["H"], grouping, params["noise"])
+
+
+def _positive_fraction(value: object, *, name: str) -> float:
+    number = finite_real(value, name=name)
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0 (a fraction of the mean power), got {number}")
+    return number
 
 
 def em_images(

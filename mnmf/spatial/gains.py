@@ -18,6 +18,8 @@ for the IS divergence (linear in V̂ with exponent γ = ½), so the cost never i
 
 Reference: A. Ozerov, C. Févotte (2010). Multichannel nonnegative matrix factorization
 in convolutive mixtures for audio source separation. IEEE TASLP 18(3).
+
+Rules, normalization and images: docs/design.md, §5.
 """
 
 from __future__ import annotations
@@ -25,8 +27,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._validation import check_choice, nonnegative_matrix
-from mnmf.divergence import internal_scale, is_data_constant, is_model_terms, mm_exponent, mu_factor
+from mnmf._validation import check_choice, frozen_copy, nonnegative_matrix
+from mnmf.divergence import (
+    ITAKURA_SAITO,
+    internal_scale,
+    is_data_constant,
+    is_model_terms,
+    mm_exponent,
+    mu_factor,
+)
 from mnmf.grouping import SourceGrouping
 from mnmf.separation import ratio_masks
 from mnmf.sources.base import MUSourceModel, SourceModel
@@ -75,7 +84,9 @@ class GainsModel(SpatialModelBase):
         self.mixing = mixing
         self.instantaneous = mixing == "instantaneous"
         self.exponent = mm_exponent(0.0) if exponent == "mm" else 1.0
-        self.given_Q = None if Q is None else nonnegative_matrix(Q, name="Q", ndim=(2, 3))
+        self.given_Q = (
+            None if Q is None else frozen_copy(nonnegative_matrix(Q, name="Q", ndim=(2, 3)))
+        )
         self.fix_Q = bool(fix_Q)
         self._Q_start: NDArray | None = None
 
@@ -96,8 +107,15 @@ class GainsModel(SpatialModelBase):
             raise ValueError(
                 f"Q must have shape {expected} for mixing={self.mixing!r}, got {self.given_Q.shape}"
             )
+        if self.given_Q is not None and np.any(self.given_Q.sum(axis=0) <= 0):
+            raise ValueError(
+                "Q gives a source no gain at any microphone (all zeros); every source "
+                "needs a positive gain somewhere"
+            )
+        if self.fix_Q and self.given_Q is None and self._Q_start is None:
+            raise ValueError("fix_Q=True needs Q (given, or from a start that gives one)")
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
-        source.check_compatible(beta=0.0, algorithm="mu", exponent=self.exponent)
+        source.check_compatible(divergence=ITAKURA_SAITO, algorithm="mu", exponent=self.exponent)
 
     def start_from_images(self, images: NDArray) -> None:
         """Q from each image's principal spatial direction: q_ij,f = |a_ij,f|² (unit-norm a).
