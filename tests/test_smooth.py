@@ -267,3 +267,22 @@ def test_study_script_writes_its_figures_and_audio(tmp_path):
     # The MM reaches a lower penalized cost than the EM in as many iterations.
     costs = metrics["mm_vs_em"]
     assert costs["MM (multiplicative)"]["final_cost"] < costs["EM (SAGE)"]["final_cost"]
+
+
+def test_study_command_line_reads_the_shared_piano_by_default(tmp_path, shared_data):
+    """``python -m experiments.smooth_study`` with its default audio (../shared/data)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "study"
+    subprocess.run(
+        [
+            sys.executable, "-m", "experiments.smooth_study", "--out", str(out),
+            "--seconds", "1", "--components", "2", "--iterations", "2", "--lambdas", "0",
+        ],
+        cwd=Path(__file__).resolve().parents[1], check=True, capture_output=True,
+    )  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["audio"] == str(shared_data / "piano" / "ragtime_piano_30s.wav")

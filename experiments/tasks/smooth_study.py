@@ -37,16 +37,12 @@ from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig, OmegaConf
 
 import mnmf
-from experiments.config import TaskConfig, data_path, stft_settings
+from experiments.config import DEFAULT_DATA_ROOT, TaskConfig, data_path, stft_settings
 from experiments.figures import save_figure
 from experiments.tasks import Metrics, register_task
 from mnmf.data.io import load_audio, write_audio, write_json
 from mnmf.separation import separate_components, wiener_masks
 from mnmf.sources import smoothness_terms
-
-DEFAULT_AUDIO = (
-    Path(__file__).resolve().parents[1].parent / "shared/data/piano/ragtime_piano_30s.wav"
-)
 
 
 def plot_costs(fits: dict[str, mnmf.NMFResult], lam: float) -> plt.Figure:
@@ -284,7 +280,7 @@ def main(argv: list[str] | None = None) -> Metrics:
     """Command line: the study's settings as options, results in ``--out``/metrics.json."""
     defaults = SmoothStudyTaskConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO)
+    parser.add_argument("--audio", type=Path, default=DEFAULT_DATA_ROOT / defaults.audio)
     parser.add_argument("--out", type=Path, default=Path("outputs/smooth_study"))
     parser.add_argument("--seconds", type=float, default=defaults.seconds, help="excerpt length")
     parser.add_argument("--fs", type=int, default=defaults.fs)

@@ -143,7 +143,9 @@ def fit_mnmf(
         name (``"ilrma"``, ``"auxiva"``: J ≤ I; ``"fastmnmf2"``: any J): that
         pyroomacoustics method for ``init_iter`` iterations. ``"auto"``: the peer that
         fits the problem (:func:`mnmf.algorithms.starts.auto_init`). Or a strategy of
-        :mod:`mnmf.algorithms.starts`. Parameters given to the models still win.
+        :mod:`mnmf.algorithms.starts`, with options of its own, e.g.
+        ``ModelStart(GainsModel(mixing="instantaneous"), max_iter=30)``. Parameters
+        given to the models still win.
     init_iter : int, optional
         Iterations of a named start's runs (default 50); a ``Start`` instance carries
         its own.
