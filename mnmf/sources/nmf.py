@@ -16,7 +16,6 @@ The update rules and their sources: docs/design.md, §3–4.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -90,10 +89,6 @@ class NMFFactors:
         duplicate.__dict__.update(self.__dict__)
         duplicate._start = dict(self._start)
         return duplicate
-
-    def copy(self) -> NMFFactors:
-        """An unfitted copy of this model description (given arrays shared)."""
-        return copy.copy(self)
 
     def __repr__(self) -> str:
         given = [

@@ -12,7 +12,6 @@ from given images (a peer's or another model's). See docs/design.md, §5.
 
 from __future__ import annotations
 
-import copy
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -80,10 +79,6 @@ class SpatialModelBase:
         self.source = source
         self.grouping = grouping
         self.n_sources = grouping.n_sources
-
-    def copy(self) -> SpatialModelBase:
-        """An unfitted copy of this model description (given arrays shared)."""
-        return copy.copy(self)
 
     def images(self) -> NDArray:
         """Source images (J, F, N, I) at the current parameters (e.g. inside a callback)."""
