@@ -285,4 +285,5 @@ def test_study_command_line_reads_the_shared_piano_by_default(tmp_path, shared_d
         cwd=Path(__file__).resolve().parents[1], check=True, capture_output=True,
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["audio"] == str(shared_data / "piano" / "ragtime_piano_30s.wav")
+    expected = shared_data / "piano" / "ragtime_piano_30s.wav"
+    assert Path(metrics["audio"]).resolve() == expected.resolve()
