@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,47 @@ from numpy.typing import NDArray
 
 from mnmf.registry import accepted_options, check_options
 
-PEERS = ("auxiva", "ilrma", "fastmnmf2")
+
+@dataclass(frozen=True)
+class Peer:
+    """How one pyroomacoustics method is run.
+
+    Attributes
+    ----------
+    fixed : dict
+        Arguments set here, never options.
+    defaults : dict
+        Options with the value used unless the caller gives one.
+    images : bool
+        The method returns every source's image at every microphone itself (FastMNMF2's
+        own multichannel Wiener filter, ``mic_index="all"``); otherwise its outputs are
+        projected back onto every microphone here.
+    square : bool
+        The method separates exactly as many outputs as microphones: with J < I it runs
+        with I outputs and the J strongest (after projection back) are kept — the usual
+        over-determined practice.
+    underdetermined : bool
+        It handles J > I.
+    """
+
+    fixed: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    images: bool = False
+    square: bool = False
+    underdetermined: bool = False
+
+
+#: How each peer runs. AuxIVA handles J ≤ I itself (OverIVA, Scheibler & Ono 2019);
+#: ILRMA needs J = I. 100 iterations for all three: their pyroomacoustics defaults
+#: (20-30) stop before they converge on 10 s mixtures (benchmarks/RESULTS.md).
+PEER_SETTINGS = {
+    "auxiva": Peer(fixed={"proj_back": False}, defaults={"n_iter": 100}),
+    "ilrma": Peer(fixed={"proj_back": False}, defaults={"n_iter": 100}, square=True),
+    "fastmnmf2": Peer(
+        fixed={"mic_index": "all"}, defaults={"n_iter": 100}, images=True, underdetermined=True
+    ),
+}
+PEERS = tuple(PEER_SETTINGS)
 
 
 @contextmanager
@@ -42,7 +83,7 @@ def peer_options(method: str) -> set[str]:
 
     if method not in PEERS:
         raise ValueError(f"method must be one of {list(PEERS)}, got {method!r}")
-    skip = ("X", "n_src", "proj_back", "return_filters")
+    skip = ("X", "n_src", "return_filters", *PEER_SETTINGS[method].fixed)
     return accepted_options(getattr(pra.bss, method), skip=skip) or set()
 
 
@@ -61,20 +102,22 @@ def peer_images(
     X : complex array, shape (F, N, I)
         STFT of the mixture.
     n_sources : int
-        J. AuxIVA and ILRMA need J ≤ I (pyroomacoustics' ILRMA: J = I).
+        J. AuxIVA and ILRMA need J ≤ I (ILRMA then runs I outputs and keeps the J
+        strongest); FastMNMF2 takes any J.
     method : {"auxiva", "ilrma", "fastmnmf2"}
     rng : numpy.random.Generator
         Seeds the legacy global generator pyroomacoustics draws from, for this call
         only (the global state is restored afterwards).
     options : dict, optional
-        Keywords of the pyroomacoustics function (``n_iter``, ``n_components``, ...),
-        checked against its signature (an unknown one is a ValueError naming it).
+        Keywords of the pyroomacoustics function (``n_iter`` — 100 by default —,
+        ``n_components``, ...), checked against its signature (an unknown one is a
+        ValueError naming it).
 
     Returns
     -------
     complex array, shape (J, F, N, I)
         The image of every source at every microphone; they add up to the mixture for
-        AuxIVA/ILRMA (projection back, Murata et al. 2001).
+        AuxIVA/ILRMA with J = I (projection back, Murata et al. 2001).
     """
     import pyroomacoustics as pra
 
@@ -82,24 +125,31 @@ def peer_images(
     n_mics = X.shape[2]
     if method not in PEERS:
         raise ValueError(f"method must be one of {list(PEERS)}, got {method!r}")
-    if method in ("auxiva", "ilrma") and n_sources > n_mics:
+    peer = PEER_SETTINGS[method]
+    if not peer.underdetermined and n_sources > n_mics:
         raise ValueError(
             f"method {method!r} separates at most as many sources as microphones "
             f"(I={n_mics}); got n_sources={n_sources}"
         )
     check_options(options, peer_options(method), owner=f"method {method!r}")
     function = getattr(pra.bss, method)
-    fixed = {"n_src": n_sources} | ({} if method == "fastmnmf2" else {"proj_back": False})
+    outputs = n_mics if peer.square else n_sources
+    arguments = peer.defaults | options | {"n_src": outputs} | peer.fixed
     frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))  # pyroomacoustics: (N, F, I)
     with seeded_global_numpy(rng):
-        separated = function(frames_first, **fixed, **options)  # (N, F, J)
-    # Projection back: the least-squares scale of each output on each microphone turns
-    # outputs into images; pyroomacoustics returns the conjugate of that scale.
+        separated = function(frames_first, **arguments)
+    if peer.images:  # (I, N, F, J): the model's own images
+        return np.ascontiguousarray(separated.transpose(3, 2, 1, 0))
+    # (N, F, J) outputs. Projection back: the least-squares scale of each output on each
+    # microphone turns outputs into images; pyroomacoustics returns its conjugate.
     images = np.stack(
         [
             separated * np.conj(pra.bss.projection_back(separated, frames_first[:, :, i]))[None]
             for i in range(n_mics)
         ],
         axis=-1,
-    )  # (N, F, J, I)
+    )  # (N, F, outputs, I)
+    if outputs > n_sources:  # over-determined: the J strongest outputs
+        energy = np.sum(np.abs(images) ** 2, axis=(0, 1, 3))
+        images = images[:, :, np.sort(np.argsort(energy)[::-1][:n_sources])]
     return images.transpose(2, 1, 0, 3)  # (J, F, N, I)

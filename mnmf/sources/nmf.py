@@ -353,7 +353,7 @@ class PosteriorUpdates:
         inverse_h = np.reciprocal(np.maximum(self.H, tiny))  # (K, N)
         sums = np.einsum("kfn,kn->fk", posterior_power, inverse_h)
         w_new = self.templates_from_posterior(sums, self.H.shape[1], columns=slice(None))
-        w_new[w_new < tiny] = 0  # denormals are dead templates (and slow arithmetic)
+        np.maximum(w_new, tiny, out=w_new)  # no zero or denormal template entry (see below)
         block = self.W[frequencies]
         block[:, self.free] = w_new[:, self.free]
         inverse_w = np.reciprocal(np.maximum(block, tiny))  # (F_b, K)
