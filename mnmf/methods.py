@@ -341,6 +341,20 @@ def _mnmf_em(
     return _mnmf(data, "em", options)
 
 
+@METHODS.register("mnmf-fastmnmf")
+@forwards(_mnmf_forwarded("fastmnmf"))
+def _mnmf_fastmnmf(
+    data: MethodInput,
+    *,
+    init: Any = "random",
+    spatial: Any = "fastmnmf",
+    max_iter: int = 100,
+    **options: Any,
+) -> MethodOutput:
+    options = options | {"init": init, "spatial": spatial, "max_iter": max_iter}
+    return _mnmf(data, "mu", options)
+
+
 @METHODS.register("oracle-irm")
 def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
     if data.references is None:

@@ -183,24 +183,37 @@ class ConvolutiveEMModel(SpatialModelBase):
             # / det — sums of non-negative terms, where the differences lose every digit
             # once a source is ~10⁹ times the noise.
             parts = post.determinant
-            variance = sigma * parts.without / parts.total  # (J, F_b, N)
             # Sufficient statistics of the mixing model.
-            projected = np.einsum("fij,fnik->fnjk", A.conj(), post.inverse_mixing)  # AᴴΣ_x⁻¹A
+            projected = np.einsum(  # Aᴴ Σ_x⁻¹ A, (F, N, J, J)
+                "fij,fnik,fkl->fnjl", A.conj(), post.inverse, A, optimize=True
+            )
             s_hat = sigma.transpose(1, 2, 0) * post.z  # (F, N, J)
             R_xs = np.einsum("fni,fnj->fij", X, s_hat.conj()) / self.n_frames
             sig = sigma.transpose(1, 2, 0)
-            covariance = -np.einsum("fnj,fnjl,fnl->fnjl", sig, projected, sig)
-            covariance[..., members, members] = variance.transpose(1, 2, 0)
-            R_ss = np.einsum("fnj,fnl->fjl", s_hat, s_hat.conj()) / self.n_frames
-            R_ss += covariance.mean(axis=1)
-            # Posterior component powers for the source model (one block at a time).
-            component = source.W[block].T[:, :, None] * source.H[:, None, :]  # σ_k (K,F_b,N)
-            of_source = self.grouping.per_component
-            posterior = component * (
-                of_source(parts.without) + (of_source(sigma) - component) * of_source(parts.partial)
+            R_ss = (
+                np.einsum("fnj,fnl->fjl", s_hat, s_hat.conj())
+                - np.einsum("fnj,fnjl,fnl->fjl", sig, projected, sig)
+            ) / self.n_frames
+            # Its diagonal again, without cancellation: mean |ŝ_j|² + σ_j R_j / det.
+            R_ss[:, members, members] = (
+                np.mean(np.abs(s_hat) ** 2, axis=1)
+                + np.mean(sigma * parts.without / parts.total, axis=2).T
             )
-            posterior /= parts.total
-            posterior += component**2 * of_source(np.abs(post.z.transpose(2, 0, 1)) ** 2)
+            # Posterior component powers for the source model (one block at a time):
+            # u_k = σ_k (R_j + (σ_j − σ_k) P_j) / det + σ_k² |z_j|².
+            component = source.W[block].T[:, :, None] * source.H[:, None, :]  # σ_k (K,F_b,N)
+            posterior = np.empty_like(component)
+            inverse_total = 1.0 / parts.total
+            excess = np.abs(post.z.transpose(2, 0, 1)) ** 2  # |z_j|², (J, F_b, N)
+            for j, members_j in enumerate(self.grouping.members):
+                own = component[members_j]
+                share = sigma[j] - own
+                share *= parts.partial[j]
+                share += parts.without[j]
+                share *= inverse_total
+                share += own * excess[j]
+                share *= own
+                posterior[members_j] = share
             source.em_block(block, posterior)
             # M-step for the mixing filters and the noise.
             # Pseudo-inverse: the exact maximizer when R_ss is invertible, the minimum-norm
@@ -369,7 +382,7 @@ class Posterior:
     """E-step terms on a block of frequencies (see :func:`_em_posterior`)."""
 
     z: NDArray  # Aᴴ Σ_x⁻¹ x, (F, N, J)
-    inverse_mixing: NDArray  # Σ_x⁻¹ A, (F, N, I, J)
+    inverse: NDArray  # Σ_x⁻¹, (F, N, I, I)
     logdet: NDArray  # log det Σ_x, (F, N)
     whitened: NDArray  # Σ_x⁻¹ x, (F, N, I)
     determinant: DeterminantParts
@@ -381,13 +394,10 @@ def _em_posterior(X: NDArray, A: NDArray, sigma: NDArray, noise: NDArray) -> Pos
     Σ_x = A diag(σ) Aᴴ + diag(noise).
     """
     n_mics = X.shape[2]
-    covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj())
+    covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj(), optimize=True)
     covariance[..., np.arange(n_mics), np.arange(n_mics)] += noise[:, None, :]
     parts = determinant_parts(A, sigma, noise)
     inverse, logdet = _inverse_and_logdet(covariance, parts.total)
     whitened = np.einsum("fnik,fnk->fni", inverse, X)
     z = np.einsum("fij,fni->fnj", A.conj(), whitened)
-    inverse_A = np.einsum("fnik,fkj->fnij", inverse, A)
-    return Posterior(
-        z=z, inverse_mixing=inverse_A, logdet=logdet, whitened=whitened, determinant=parts
-    )
+    return Posterior(z=z, inverse=inverse, logdet=logdet, whitened=whitened, determinant=parts)

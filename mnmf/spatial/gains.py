@@ -126,8 +126,16 @@ class GainsModel(SpatialModelBase):
         self._Q_start = gains.mean(axis=2) if self.instantaneous else gains
 
     # ------------------------------------------------------------------ engine API
+    def _channel_powers(self) -> NDArray:
+        """The power spectrogram the gains apply to, (F, N, I): here |X|²."""
+        return np.abs(self.X) ** 2  # float32 for complex64
+
+    def _initial_gains(self, rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray:
+        """Gains drawn when none is given or started: uniform in [0.5, 1.5)."""
+        return rng.uniform(0.5, 1.5, size=shape)
+
     def initialize(self, rng: np.random.Generator) -> None:
-        V_user = np.abs(self.X) ** 2  # (F, N, I), float32 for complex64
+        V_user = self._channel_powers()  # (F, N, I)
         self.dtype = V_user.dtype
         mean = float(np.mean(V_user, dtype=np.float64))
         self.scale, floor = internal_scale(mean)
@@ -140,7 +148,7 @@ class GainsModel(SpatialModelBase):
         elif self._Q_start is not None:
             Q = self._Q_start.astype(self.dtype)
         else:
-            Q = rng.uniform(0.5, 1.5, size=shape).astype(self.dtype)
+            Q = self._initial_gains(rng, shape).astype(self.dtype)
         self.Q = Q / Q.sum(axis=0, keepdims=True)
         # Σ_i V̂_i ≈ Σ_i V_i with Σ_i q = 1: the sources' powers match I times the mean.
         self.source.initialize(
