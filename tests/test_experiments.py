@@ -262,6 +262,8 @@ def preset_runs(preset: str) -> list[list[str]]:
     for model in models:
         composed_model = composed([f"experiment={preset}", f"model={model}"])
         accepted = method_options(composed_model.model.method, {})
+        if not isinstance(composed_model.model.options.get("init", "auto"), str):
+            accepted = accepted - {"init_iter"}  # a start strategy carries its own
         iterations = ("max_iter", "init_iter", "n_iter")
         iteration_caps = [f"++model.options.{key}=3" for key in iterations if key in accepted]
         runs.append([f"model={model}", *tiny(preset), *iteration_caps])

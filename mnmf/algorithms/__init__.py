@@ -10,12 +10,20 @@ All of them hand their model to the one engine, :func:`mnmf.engine.run`.
 
 from mnmf.algorithms.multichannel import MNMFResult, fit_mnmf
 from mnmf.algorithms.nmf import NMFResult, fit_nmf
-from mnmf.algorithms.starts import ModelStart, PeerStart, RandomStart, Start, auto_init
+from mnmf.algorithms.starts import (
+    ModelStart,
+    PanningStart,
+    PeerStart,
+    RandomStart,
+    Start,
+    auto_init,
+)
 
 __all__ = [
     "MNMFResult",
     "ModelStart",
     "NMFResult",
+    "PanningStart",
     "PeerStart",
     "RandomStart",
     "Start",

@@ -139,10 +139,13 @@ def fit_mnmf(
     init : str or Start
         Start (both models are sensitive to it: per-frequency permutations of a poor
         start are local optima). ``"random"``: seeded random parameters. ``"gains"``:
-        a gains-MU fit of ``init_iter`` iterations (for another spatial model). A peer's
+        a gains-MU fit of ``init_iter`` iterations (for another spatial model).
+        ``"panning"``: clustering of level differences between microphones (panned
+        mixtures; mnmf's own code). ``"fastmnmf"``: a native FastMNMF2 fit. A peer's
         name (``"ilrma"``, ``"auxiva"``: J ≤ I; ``"fastmnmf2"``: any J): that
-        pyroomacoustics method for ``init_iter`` iterations. ``"auto"``: the peer that
-        fits the problem (:func:`mnmf.algorithms.starts.auto_init`). Or a strategy of
+        pyroomacoustics method for ``init_iter`` iterations. ``"auto"``: the spatial model's own
+        blind start if it has one (instantaneous gains: ``"panning"``), else the peer
+        that fits the problem (:func:`mnmf.algorithms.starts.auto_init`). Or a strategy of
         :mod:`mnmf.algorithms.starts`, with options of its own, e.g.
         ``ModelStart(GainsModel(mixing="instantaneous"), max_iter=30)``. Parameters
         given to the models still win.
@@ -184,7 +187,11 @@ def fit_mnmf(
         )
     generator = as_generator(rng)
     start = resolve_start(
-        init, init_iter=init_iter, n_sources=grouping.n_sources, n_mics=spectra.shape[2]
+        init,
+        init_iter=init_iter,
+        n_sources=grouping.n_sources,
+        n_mics=spectra.shape[2],
+        spatial=spatial_model,
     )
     return fit_grouped(
         spectra,

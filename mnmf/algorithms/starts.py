@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mnmf._validation import positive_int
+from mnmf.divergence import FLOOR_RELATIVE
 from mnmf.grouping import SourceGrouping
 from mnmf.peers import PEERS, peer_images
 from mnmf.registry import Registry
@@ -97,6 +98,105 @@ class PeerStart:
 
 
 @dataclass(frozen=True)
+class PanningStart:
+    """A blind start from level differences between microphones (DUET/DEMIX-style).
+
+    In a panned (instantaneous) mixture each source reaches the microphones with fixed
+    power gains, so the direction of |x_fn| ∈ R^I (its level vector, normalized) points
+    at the dominant source's gains in every time-frequency bin where one source
+    dominates. The directions, weighted by the bins' power, are clustered into J groups
+    by weighted spherical k-means (``restarts`` seeded restarts, the lowest spread
+    kept); each bin goes to its nearest direction (a binary mask); the masked mixture
+    gives each source's images, from which — as for a peer's images — the spatial
+    model starts (the gains model: q_ij = the squared direction) and each source's W_j,
+    H_j come from an IS-NMF (``n_iter`` iterations) of its masked power. With one
+    microphone there is no direction: the start is random. No pyroomacoustics, no
+    peer: mnmf's own code only.
+
+    Parameters
+    ----------
+    n_iter : int
+        Iterations of the per-source IS-NMFs.
+    restarts : int
+        k-means restarts.
+    """
+
+    n_iter: int = 50
+    restarts: int = 5
+
+    def __post_init__(self) -> None:
+        positive_int(self.n_iter, name="n_iter")
+        positive_int(self.restarts, name="restarts")
+
+    def prepare(self, X, grouping, source, spatial, *, rng) -> None:
+        """Cluster the level directions, mask, then start both models from the masks."""
+        if X.shape[2] == 1:
+            return
+        images = panning_images(X, grouping.n_sources, rng=rng, restarts=self.restarts)
+        W, H = factors_from_images(images, grouping, source, n_iter=self.n_iter, rng=rng)
+        source.start_from(W=W, H=H)
+        spatial.start_from_images(images)
+
+
+def panning_images(
+    X: NDArray, n_sources: int, *, rng: np.random.Generator, restarts: int = 5
+) -> NDArray:
+    """Images (J, F, N, I) of a panned mixture by clustering level directions.
+
+    Every bin's |x_fn| / ‖x_fn‖ is assigned to the nearest of J directions found by
+    power-weighted spherical k-means; silent bins go to the first source.
+    """
+    magnitude = np.abs(X).reshape(-1, X.shape[2])  # (F·N, I)
+    power = np.sum(magnitude**2, axis=1)
+    norm = np.sqrt(power)
+    directions = magnitude / np.where(norm > 0, norm, 1.0)[:, None]
+    active = power > FLOOR_RELATIVE * max(float(power.mean()), np.finfo(float).tiny)
+    best_centers, best_spread = None, np.inf
+    for _ in range(restarts):
+        centers, spread = _weighted_spherical_kmeans(
+            directions[active], power[active], n_sources, rng=rng
+        )
+        if spread < best_spread:
+            best_centers, best_spread = centers, spread
+    nearest = np.argmax(directions @ best_centers.T, axis=1).reshape(X.shape[:2])
+    masks = nearest[None] == np.arange(n_sources)[:, None, None]  # (J, F, N)
+    return masks[..., None] * X[None]
+
+
+def _weighted_spherical_kmeans(
+    points: NDArray, weights: NDArray, k: int, *, rng: np.random.Generator, n_iter: int = 50
+) -> tuple[NDArray, float]:
+    """Unit-norm centres of k clusters of unit vectors (cosine similarity), k-means++ start.
+
+    Returns the centres (k, I) and the weighted spread Σ w (1 − cos).
+    """
+    probabilities = weights / weights.sum()
+    centers = [points[rng.choice(len(points), p=probabilities)]]
+    for _ in range(1, k):
+        distance = 1.0 - np.max(points @ np.array(centers).T, axis=1)
+        score = weights * np.maximum(distance, 0.0)
+        score = score / score.sum() if score.sum() > 0 else probabilities
+        centers.append(points[rng.choice(len(points), p=score)])
+    centers = np.array(centers)
+    for _ in range(n_iter):
+        labels = np.argmax(points @ centers.T, axis=1)
+        updated = np.stack(
+            [
+                (weights[labels == j, None] * points[labels == j]).sum(axis=0)
+                if np.any(labels == j)
+                else centers[j]
+                for j in range(k)
+            ]
+        )
+        updated /= np.maximum(np.linalg.norm(updated, axis=1, keepdims=True), np.finfo(float).tiny)
+        if np.allclose(updated, centers):
+            break
+        centers = updated
+    similarity = np.max(points @ centers.T, axis=1)
+    return centers, float(np.sum(weights * (1.0 - similarity)))
+
+
+@dataclass(frozen=True)
 class ModelStart:
     """Start from another multichannel fit (by default a gains-MU run).
 
@@ -110,10 +210,14 @@ class ModelStart:
         The model of the start fit (``"gains"`` or an instance, e.g.
         ``GainsModel(mixing="instantaneous")``).
     max_iter : int
+    start : Start, optional
+        Where the start fit itself starts (random by default): strategies chain, e.g.
+        ``ModelStart(GainsModel(mixing="instantaneous"), start=PanningStart())``.
     """
 
     spatial: str | SpatialModel = "gains"
     max_iter: int = 50
+    start: Start | None = None
 
     def __post_init__(self) -> None:
         from mnmf.spatial.base import SPATIAL_MODELS
@@ -135,7 +239,7 @@ class ModelStart:
                 f"{type(spatial).__name__} itself takes 'random', 'auto' or a peer"
             )
         fit = fit_grouped(
-            X, grouping, copy.copy(source), start_model, start=RandomStart(),
+            X, grouping, copy.copy(source), start_model, start=self.start or RandomStart(),
             max_iter=self.max_iter, rng=rng,
         )  # fmt: skip
         source.start_from(W=fit.W, H=fit.H)
@@ -219,6 +323,10 @@ STARTS.register("auto")(
     )
 )
 STARTS.register("gains")(lambda n_iter, n_sources, n_mics: ModelStart("gains", max_iter=n_iter))
+STARTS.register("fastmnmf")(
+    lambda n_iter, n_sources, n_mics: ModelStart("fastmnmf", max_iter=n_iter)
+)
+STARTS.register("panning")(lambda n_iter, n_sources, n_mics: PanningStart(n_iter=n_iter))
 for _peer in PEERS:
     STARTS.register(_peer)(
         lambda n_iter, n_sources, n_mics, method=_peer: PeerStart(method, n_iter=n_iter)
@@ -230,12 +338,20 @@ DEFAULT_INIT_ITER = 50
 
 
 def resolve_start(
-    init: str | Start, *, init_iter: int | None, n_sources: int, n_mics: int
+    init: str | Start,
+    *,
+    init_iter: int | None,
+    n_sources: int,
+    n_mics: int,
+    spatial: SpatialModel | None = None,
 ) -> Start:
-    """The strategy named ``init`` (``"auto"`` resolved for J and I), or ``init`` itself.
+    """The strategy named ``init``, or ``init`` itself.
 
-    ``init_iter`` (default :data:`DEFAULT_INIT_ITER`) sets a named start's iterations; a
-    strategy instance carries its own, so it is refused with one.
+    ``"auto"`` is the spatial model's own blind start when it names one
+    (``spatial.preferred_start``: the panning start for instantaneous gains), else the
+    peer that fits J and I (:func:`auto_init`). ``init_iter`` (default
+    :data:`DEFAULT_INIT_ITER`) sets a named start's iterations; a strategy instance
+    carries its own, so it is refused with one.
     """
     if not isinstance(init, str):
         if isinstance(init, type) or not isinstance(init, Start):
@@ -248,6 +364,9 @@ def resolve_start(
                 "carries its own"
             )
         return init
+    if init == "auto" and spatial is not None:
+        preferred = getattr(spatial, "preferred_start", lambda n_sources, n_mics: None)
+        init = preferred(n_sources, n_mics) or init
     factory = STARTS.get(init)
     iterations = DEFAULT_INIT_ITER if init_iter is None else init_iter
     return factory(positive_int(iterations, name="init_iter"), n_sources, n_mics)

@@ -109,6 +109,10 @@ class FastMNMFModel(GainsModel):
         gains = power.transpose(2, 0, 1)  # (I, J, F)
         self._Q_start = gains.mean(axis=2) if self.instantaneous else gains
 
+    def preferred_start(self, n_sources: int, n_mics: int) -> str | None:
+        """FastMNMF starts from its own initial D and gains (``init="auto"`` → random)."""
+        return "random"
+
     def _initial_gains(self, rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray:
         gains = np.full(shape, START_GAIN_ELSEWHERE)
         for m in range(self.n_mics):
