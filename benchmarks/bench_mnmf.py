@@ -14,7 +14,15 @@ mnmf-mu, mnmf-em, auxiva, ilrma and fastmnmf2 (settings in ``scene_options``) on
 SiSEC08 dev2 instantaneous (J = 3 > I = 2: AuxIVA and ILRMA do not apply). For (b)
 and (c) the seed changes only the methods' initialization.
 
-Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|all] [--repeats 3]``
+``--part starts``: the EM's stability and its starts. On the rt60 sweep's rooms (two
+speech files, 6 s, 5 cm, RT60 0 / 0.15 / 0.3 / 0.5 s, seeds 0-4), liverec and SiSEC08
+dev2 (seeds 0-2), and a simulated 3-source scene (music, music, speech, RT60 0.25 s, 5 cm,
+6 s, seeds 0-2): the ΔSDR of the EM's start (its parameters at iteration 0) and after its
+100 iterations, from the default start (``init="auto"``: a peer) and from mnmf's own
+start (native FastMNMF2, 100 iterations; on SiSEC08 the chained gains ← panning start).
+Failures are counted; "drops" are runs ending more than 1 dB below their start.
+
+Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|all] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -153,9 +161,82 @@ def quality(seeds: int) -> None:
         )
 
 
+def stability_scenes():
+    """(name, mixture, EM options for mnmf's own start) of ``--part starts``."""
+    from mnmf.algorithms import ModelStart, PanningStart
+
+    pool = mnmf.SourcePool(SHARED / "sources", fs=FS)
+    native = {"init": "fastmnmf", "init_iter": 100}
+    for rt60 in (0.0, 0.15, 0.3, 0.5):
+        for seed in range(5):
+            signals, _ = pool.draw_many(["speech", "speech"], seed, duration=6.0)
+            room = mnmf.simulate_room(signals, FS, rt60=rt60, mic_spacing=0.05, rng=seed)
+            yield f"room rt60 {rt60}", seed, room, {}, native
+    live = mnmf.load_mixture(SHARED / "recorded" / "liverec_female4_130ms_5cm")
+    panned = mnmf.load_mixture(SHARED / "mixtures" / "sisec08_dev2_nodrums_inst")
+    chained = ModelStart(mnmf.GainsModel(mixing="instantaneous"), max_iter=50, start=PanningStart())
+    for seed in range(3):
+        yield "liverec", seed, live, {}, native
+        yield (
+            "sisec08 inst",
+            seed,
+            panned,
+            {"n_components": 8},
+            {"n_components": 8, "init": chained},
+        )
+    for seed in range(3):
+        signals, _ = pool.draw_many(["music", "music", "speech"], seed, duration=6.0)
+        room = mnmf.simulate_room(signals, FS, rt60=0.25, mic_spacing=0.05, rng=seed)
+        yield "3 sources rt60 0.25", seed, room, {}, native
+
+
+def stability() -> None:
+    """The EM's ΔSDR at its start and after 100 iterations, from a peer and from its own start."""
+    settings = mnmf.Stft(n_fft=N_FFT, hop=HOP)
+    rows: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    failures: list[str] = []
+    for scene, seed, mixture, base, own in stability_scenes():
+        X = settings.analyze(mixture.mix)
+        for start_name, options in (("peer (auto)", base), ("mnmf's own", base | own)):
+            scores = []
+            try:
+                for iterations in (0, 100):
+                    fit = mnmf.fit_mnmf(
+                        X, mixture.n_sources, spatial="convolutive", max_iter=iterations,
+                        stft=settings, rng=seed, **({"init": "auto"} | options),
+                    )  # fmt: skip
+                    images = fit.images(X, length=mixture.mix.shape[0])
+                    scores.append(
+                        mnmf.evaluate(images, mixture.images, mixture=mixture.mix).mean("ΔSDR")
+                    )
+            except Exception as error:  # counted, never hidden
+                failures.append(
+                    f"{scene} seed {seed} {start_name}: {type(error).__name__}: {error}"
+                )
+                print(f"  FAILED {failures[-1]}", flush=True)
+                continue
+            rows.setdefault((scene, start_name), []).append(tuple(scores))
+            line = f"start {scores[0]:6.2f} end {scores[1]:6.2f}"
+            print(f"  {scene:<20} seed {seed} {start_name:<12} {line}", flush=True)
+    print("\n# starts: EM ΔSDR at its start and after 100 iterations (mean ± std over seeds)")
+    header = f"{'runs':>4} {'at start':>14} {'after EM':>14} {'drops>1dB':>9}"
+    print(f"{'scene':<20} {'start':<12} {header}")
+    for (scene, start_name), values in rows.items():
+        array = np.array(values)
+        drops = int(np.sum(array[:, 1] < array[:, 0] - 1.0))
+        print(
+            f"{scene:<20} {start_name:<12} {len(values):>4} "
+            f"{array[:, 0].mean():6.2f} ± {array[:, 0].std():4.2f} "
+            f"{array[:, 1].mean():6.2f} ± {array[:, 1].std():4.2f} {drops:>9}"
+        )
+    print(f"failed runs: {len(failures)}")
+    for failure in failures:
+        print(f"  {failure}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
+    parser.add_argument("--part", choices=("speed", "quality", "starts", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
@@ -164,6 +245,8 @@ def main() -> None:
         speed(args.repeats)
     if args.part in ("quality", "all"):
         quality(args.seeds)
+    if args.part in ("starts", "all"):
+        stability()
 
 
 if __name__ == "__main__":

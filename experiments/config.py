@@ -46,7 +46,8 @@ class DataConfig:
 
     ``duration`` (seconds) is the length of generated or drawn data; ``excerpt`` the
     seconds kept from a recording (``folder``, ``file``; null keeps all). Each kind
-    refuses the other.
+    refuses the other. ``train`` lists, per kind, files of ``source_dir`` reserved for
+    training (dictionaries): they are never drawn.
     """
 
     kind: str = "synthetic"
@@ -62,6 +63,7 @@ class DataConfig:
     n_mics: int = 2
     snr: float | None = None
     mono: bool = False
+    train: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,6 +121,10 @@ def register() -> None:
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
+    # ${data_path:sources} in a config: that path under data_root, absolute.
+    OmegaConf.register_new_resolver(
+        "data_path", lambda path, *, _root_: str(data_path(_root_, path)), replace=True
+    )
     for name in TASKS:
         store.store(group="task", name=name, node=TASKS.get(name).schema)
 

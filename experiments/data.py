@@ -156,8 +156,10 @@ def _mix(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
 def _drawn(cfg: DictConfig, rng: np.random.Generator) -> list[np.ndarray]:
     """Dry sources of the configured kinds, drawn from the folders of ``source_dir``."""
     data = cfg.data
-    pool = mnmf.SourcePool(data_path(cfg, data.source_dir), fs=data.fs)
-    signals, _ = pool.draw_many(list(data.sources), rng, duration=data.duration)
+    directory = data_path(cfg, data.source_dir)
+    pool = mnmf.SourcePool(directory, fs=data.fs)
+    reserved = [directory / name for files in data.train.values() for name in files]
+    signals, _ = pool.draw_many(list(data.sources), rng, duration=data.duration, exclude=reserved)
     return signals
 
 

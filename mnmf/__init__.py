@@ -55,7 +55,7 @@ from mnmf.features import Filterbank, Stft, istft, stft
 from mnmf.grouping import SourceGrouping
 from mnmf.methods import METHODS, Separation, separate, separate_with_fit
 from mnmf.separation import group_components, ratio_masks, separate_components, wiener_masks
-from mnmf.sources import NMFSource, SmoothNMFSource
+from mnmf.sources import Dictionary, NMFSource, SmoothNMFSource, learn_dictionary
 from mnmf.spatial import ConvolutiveEMModel, GainsModel
 
 # The data modules lived at the top level before the layout grew subpackages; these
@@ -70,6 +70,7 @@ __all__ = [
     "METHODS",
     "Callback",
     "ConvolutiveEMModel",
+    "Dictionary",
     "Evaluation",
     "Filterbank",
     "FitResult",
@@ -102,6 +103,7 @@ __all__ = [
     "io",
     "istft",
     "iter_mixtures",
+    "learn_dictionary",
     "load_mixture",
     "methods",
     "mm_exponent",

@@ -41,7 +41,8 @@ See docs/design.md, §9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,9 +60,11 @@ from mnmf.algorithms.multichannel import fit_mnmf, fit_mnmf_options
 from mnmf.algorithms.nmf import fit_nmf, fit_nmf_options
 from mnmf.engine import FitResult
 from mnmf.features import FILTERBANKS, Stft, filterbank
+from mnmf.grouping import SourceGrouping
 from mnmf.peers import PEERS, peer_images, peer_options
 from mnmf.registry import Registry, check_options, named_options
 from mnmf.separation import group_components, ratio_masks, wiener_masks
+from mnmf.sources.dictionary import Dictionary
 
 T = TypeVar("T")
 
@@ -283,10 +286,17 @@ def _nmf(
     group_by: str = "spectra",
     frequency_scale: str = "linear",
     bands: dict[str, Any] | None = None,
+    dictionaries: Sequence[Any] | None = None,
     **fit_options: Any,
 ) -> MethodOutput:
     settings = {"beta": 0.0, "max_iter": 200, "tol": 1e-5} | fit_options
-    total = data.n_sources * positive_int(n_components, name="n_components")
+    counts = [positive_int(n_components, name="n_components")] * data.n_sources
+    if dictionaries is not None:
+        if frequency_scale != "linear":
+            raise ValueError("dictionaries hold STFT templates: use frequency_scale='linear'")
+        supervised, counts = supervised_sources(dictionaries, data, n_components)
+        settings |= _merge_source_options(settings, supervised)
+    total = sum(counts)
     power = np.mean(np.abs(data.X) ** 2, axis=2)  # (F, N)
     bank = None
     if frequency_scale == "linear":
@@ -299,7 +309,10 @@ def _nmf(
         bank = filterbank(frequency_scale, fs=data.fs, stft=data.stft, **(bands or {}))
         power = bank.apply(power)
     fit = fit_nmf(power, total, rng=data.rng, stft=data.stft, filterbank=bank, **settings)
-    labels = group_components(fit.W, fit.H, data.n_sources, features=group_by)
+    if dictionaries is not None:  # the components' sources are known
+        labels = SourceGrouping.from_counts(data.n_sources, counts).labels
+    else:
+        labels = group_components(fit.W, fit.H, data.n_sources, features=group_by)
     masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F or bands, N)
     if bank is not None:
         masks = np.moveaxis(bank.to_stft(np.moveaxis(masks, 1, 0)), 0, 1)
@@ -313,18 +326,90 @@ def _mnmf_forwarded(default_spatial: str) -> Callable[[dict[str, Any]], set[str]
 
 
 def _mnmf(data: MethodInput, algorithm: str, options: dict[str, Any]) -> MethodOutput:
+    dictionaries = options.pop("dictionaries", None)
+    if dictionaries is not None:
+        supervised, counts = supervised_sources(dictionaries, data, options.get("n_components", 4))
+        options = options | _merge_source_options(options, supervised) | {"n_components": counts}
     fit = fit_mnmf(
         data.X, data.n_sources, algorithm=algorithm, stft=data.stft, rng=data.rng, **options
     )
     return MethodOutput(spectra=fit.image_spectrograms(data.X), fit=fit)
 
 
+def supervised_sources(
+    dictionaries: Sequence[Any], data: MethodInput, n_components: int | Sequence[int]
+) -> tuple[dict[str, Any], list[int]]:
+    """Source-model options (fixed ``W``) and per-source counts for ``dictionaries``.
+
+    ``dictionaries`` has one entry per source: a :class:`mnmf.sources.Dictionary`, the
+    path of one (``.npz``), an (F, K_j) array of templates, or None for a source left
+    free (``n_components`` components, learned blind). Free sources come after the
+    supervised ones (the given templates are the first columns of W).
+    """
+    if len(dictionaries) != data.n_sources:
+        raise ValueError(
+            f"dictionaries needs one entry per source ({data.n_sources}), got {len(dictionaries)}"
+        )
+    free = positive_int(n_components, name="n_components") if isinstance(n_components, int) else 4
+    templates, counts = [], []
+    for j, entry in enumerate(dictionaries):
+        if entry is None:
+            counts.append(free)
+            continue
+        if len(templates) < j:  # a free source came before this one
+            raise ValueError(
+                "dictionaries: list the supervised sources before the free ones (None)"
+            )
+        if isinstance(entry, str | os.PathLike):
+            entry = Dictionary.load(entry)
+        if isinstance(entry, Dictionary):
+            if entry.stft != data.stft:
+                raise ValueError(
+                    f"dictionaries[{j}] ({entry.name or 'unnamed'}) was learned with {entry.stft}, "
+                    f"the separation uses {data.stft}"
+                )
+            if data.fs is not None and entry.fs != data.fs:
+                raise ValueError(
+                    f"dictionaries[{j}] was learned at fs={entry.fs} Hz, the mixture's is {data.fs}"
+                )
+            W = entry.W
+        else:
+            W = np.asarray(entry, dtype=np.float64)
+            if W.ndim != 2 or W.shape[0] != data.stft.n_freqs:
+                raise ValueError(
+                    f"dictionaries[{j}] must be (F, K_j) with F = {data.stft.n_freqs}, "
+                    f"got {W.shape}"
+                )
+        templates.append(W)
+        counts.append(W.shape[1])
+    options = {"W": np.concatenate(templates, axis=1), "fix_W": True} if templates else {}
+    return options, counts
+
+
+def _merge_source_options(given: dict[str, Any], supervised: dict[str, Any]) -> dict[str, Any]:
+    """The dictionaries' W/fix_W, refusing a W or fix_W given as well."""
+    clash = sorted(set(given) & set(supervised))
+    if clash:
+        raise ValueError(f"dictionaries set {clash}: do not give them as well")
+    if supervised and not isinstance(given.get("source_model", "isnmf"), str):
+        raise ValueError(
+            "dictionaries go with a named source model; give W and fix_W to your instance"
+        )
+    return supervised
+
+
 @METHODS.register("mnmf-mu")
 @forwards(_mnmf_forwarded("gains"))
 def _mnmf_mu(
-    data: MethodInput, *, init: Any = "auto", spatial: Any = "gains", **options: Any
+    data: MethodInput,
+    *,
+    init: Any = "auto",
+    spatial: Any = "gains",
+    dictionaries: Sequence[Any] | None = None,
+    **options: Any,
 ) -> MethodOutput:
-    return _mnmf(data, "mu", options | {"init": init, "spatial": spatial})
+    options = options | {"init": init, "spatial": spatial, "dictionaries": dictionaries}
+    return _mnmf(data, "mu", options)
 
 
 @METHODS.register("mnmf-em")
@@ -335,10 +420,11 @@ def _mnmf_em(
     init: Any = "auto",
     spatial: Any = "convolutive",
     max_iter: int = 100,
+    dictionaries: Sequence[Any] | None = None,
     **options: Any,
 ) -> MethodOutput:
     options = options | {"init": init, "spatial": spatial, "max_iter": max_iter}
-    return _mnmf(data, "em", options)
+    return _mnmf(data, "em", options | {"dictionaries": dictionaries})
 
 
 @METHODS.register("mnmf-fastmnmf")
@@ -349,10 +435,11 @@ def _mnmf_fastmnmf(
     init: Any = "random",
     spatial: Any = "fastmnmf",
     max_iter: int = 100,
+    dictionaries: Sequence[Any] | None = None,
     **options: Any,
 ) -> MethodOutput:
     options = options | {"init": init, "spatial": spatial, "max_iter": max_iter}
-    return _mnmf(data, "mu", options)
+    return _mnmf(data, "mu", options | {"dictionaries": dictionaries})
 
 
 @METHODS.register("oracle-irm")

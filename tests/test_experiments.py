@@ -62,7 +62,7 @@ def test_every_preset_composes_and_validates(preset):
 def test_the_seed_presets_are_all_there():
     expected = {
         "sine", "speech_music_single_channel", "mnmf_speech", "mnmf_music", "recorded",
-        "piano", "smooth_study", "rt60_sweep", "demo",
+        "piano", "smooth_study", "rt60_sweep", "demo", "speech_music_supervised",
     }  # fmt: skip
     assert expected <= set(PRESETS)
 

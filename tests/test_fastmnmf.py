@@ -148,3 +148,14 @@ def test_separate_with_native_fastmnmf_and_bad_options(rng):
         fit_mnmf(X, 2, spatial="fastmnmf", D=np.ones((X.shape[0], 2, 2), complex))
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['mixing'\]"):
         fit_mnmf(X, 2, spatial="fastmnmf", mixing="instantaneous")
+
+
+def test_linearly_dependent_channels_do_not_break_the_projection(rng):
+    """The same signal on both microphones: every U_fm is singular; the update lifts
+    its smallest eigenvalue (10⁻¹² of the mean) instead of failing."""
+    mono = rng.standard_normal(4000)
+    mix = np.stack([mono, 0.5 * mono], axis=1)
+    images = mnmf.separate(
+        mix, n_sources=2, method="mnmf-fastmnmf", rng=0, max_iter=10, stft=mnmf.Stft(n_fft=256)
+    )
+    np.testing.assert_allclose(images.sum(axis=0), mix, atol=1e-8)

@@ -38,6 +38,12 @@ from mnmf.registry import Registry
 from mnmf.sources.base import SourceModel
 from mnmf.spatial.base import SpatialModel
 
+#: Lowest power a start gives a source in any bin, relative to the mixture's mean power.
+START_POWER_FLOOR = 1e-3
+
+#: Level directions closer than this (1 − cosine) are one direction to the panning start.
+SAME_DIRECTION = 1e-6
+
 
 @runtime_checkable
 class Start(Protocol):
@@ -159,8 +165,12 @@ def panning_images(
         if spread < best_spread:
             best_centers, best_spread = centers, spread
     nearest = np.argmax(directions @ best_centers.T, axis=1).reshape(X.shape[:2])
-    masks = nearest[None] == np.arange(n_sources)[:, None, None]  # (J, F, N)
-    return masks[..., None] * X[None]
+    masks = (nearest[None] == np.arange(n_sources)[:, None, None]).astype(float)  # (J, F, N)
+    # Directions that coincide (identical gains) carry nothing to split their sources
+    # by: their bins are shared equally, left to the source models to separate.
+    alike = best_centers @ best_centers.T > 1.0 - SAME_DIRECTION
+    masks = (alike / alike.sum(axis=1, keepdims=True)) @ masks.reshape(n_sources, -1)
+    return masks.reshape(n_sources, *X.shape[:2])[..., None] * X[None]
 
 
 def _weighted_spherical_kmeans(
@@ -276,9 +286,12 @@ def factors_from_images(
         probe = copy.copy(source)  # which columns the model keeps fixed
         probe.bind(n_freqs, n_frames, n_components=K)
         fixed = ~probe.free
+    # A start never gives a source zero power: multiplicative updates keep zeros, so a
+    # source started silent (an empty cluster, a peer's null output) could never return.
+    floor = START_POWER_FLOOR * float(np.mean(np.sum(np.abs(images) ** 2, axis=(0, -1))))
     templates, activations = [], []
     for j, members in enumerate(grouping.members):
-        power = np.sum(np.abs(images[j]) ** 2, axis=-1)  # (F, N)
+        power = np.maximum(np.sum(np.abs(images[j]) ** 2, axis=-1), floor)  # (F, N)
         fit = fit_nmf(
             power,
             members.size,

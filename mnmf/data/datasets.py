@@ -237,18 +237,25 @@ class SourcePool:
         rng: np.random.Generator | int | None = None,
         *,
         duration: float | None = None,
+        exclude: Sequence[Path] = (),
         normalize: bool = True,
     ) -> tuple[list[NDArray[np.float64]], list[Path]]:
-        """One source per entry of ``kinds`` (see :meth:`draw`), no file twice when avoidable."""
+        """One source per entry of ``kinds`` (see :meth:`draw`), no file twice when avoidable.
+
+        ``exclude`` lists files never to draw (e.g. those a dictionary was trained on).
+        """
         generator = as_generator(rng)
+        excluded = {Path(p) for p in exclude}
         signals, paths = [], []
         for kind in kinds:
             check_choice(kind, name="kinds", choices=self.kinds)
-            used = [p for p in paths if p in self.files[kind]]
-            exclude = used if len(used) < len(self.files[kind]) else []  # reuse once all used
+            allowed = [p for p in self.files[kind] if p not in excluded]
+            used = [p for p in paths if p in allowed]
+            repeat = used if len(used) < len(allowed) else []  # reuse once all used
             signal, path = self.draw(
-                kind, generator, duration=duration, exclude=exclude, normalize=normalize
-            )
+                kind, generator, duration=duration, exclude=[*excluded, *repeat],
+                normalize=normalize,
+            )  # fmt: skip
             signals.append(signal)
             paths.append(path)
         return signals, paths

@@ -40,6 +40,10 @@ from mnmf.spatial.gains import GainsModel
 
 VARIANTS = {"fastmnmf2": "instantaneous", "fastmnmf1": "convolutive"}
 
+#: Diagonal loading of the projection's weighted covariances, relative to their mean
+#: eigenvalue (keeps them invertible on linearly dependent channels).
+LOADING_RELATIVE = 1e-12
+
 #: Gain of a source on the diagonalized channels it does not start on (the
 #: pyroomacoustics start: source j owns channel j mod I at gain 1, 0.05 elsewhere).
 START_GAIN_ELSEWHERE = 5e-2
@@ -168,11 +172,21 @@ class FastMNMFModel(GainsModel):
     def _update_diagonalizers(self) -> None:
         """Iterative projection of every row of every D_f, then x̃ for the new D."""
         eye = np.eye(self.n_mics, dtype=np.complex128)
+        eye_index = np.arange(self.n_mics)
         for m in range(self.n_mics):
             weights = 1.0 / self._model(m)  # 1/ŷ_fnm, (F, N)
             # U_fm = (1/N) Σ_n x xᴴ / ŷ_m as one batched product (F, I, N) @ (F, N, I).
             U = (self._X_t * weights[:, None, :]) @ self._X_t.conj().transpose(0, 2, 1)
             U /= self.n_frames
+            # U is singular when the channels are linearly dependent (identical
+            # microphones, a mono file on two channels, silence), and the projection needs
+            # (D_f U_fm)⁻¹: there only, its smallest eigenvalue is lifted to 10⁻¹² of the
+            # mean one (elsewhere the update stays the exact minimizer).
+            mean = np.trace(U, axis1=1, axis2=2).real / self.n_mics
+            smallest = np.linalg.eigvalsh(U)[:, 0]
+            wanted = np.maximum(LOADING_RELATIVE * mean, np.finfo(float).tiny)
+            lift = np.where(smallest < wanted, wanted - smallest, 0.0)
+            U[:, eye_index, eye_index] += lift[:, None]
             target = np.broadcast_to(eye[:, m, None], (self.n_freqs, self.n_mics, 1))
             row = np.linalg.solve(self.D @ U, target)[..., 0]  # (D_f U_fm)⁻¹ e_m
             norm = np.sqrt(np.einsum("fi,fij,fj->f", row.conj(), U, row).real)
