@@ -9,7 +9,8 @@ allocations to it) of gains-MU and EM (J = 2, 4 components per source) against I
 Target: gains-MU per iteration ≤ ILRMA's.
 
 ``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images), 3 seeds, for
-mnmf-mu, mnmf-em, auxiva, ilrma and fastmnmf2 (settings in ``scene_options``) on (a) a simulated
+mnmf-mu, mnmf-em, mnmf-fastmnmf (native), auxiva, ilrma and fastmnmf2 (settings in
+``scene_options``) on (a) a simulated
 2-talker room (RT60 0.3 s, 5 cm, 10 s of ../shared/data speech), (b) liverec, (c)
 SiSEC08 dev2 instantaneous (J = 3 > I = 2: AuxIVA and ILRMA do not apply). For (b)
 and (c) the seed changes only the methods' initialization.
@@ -112,53 +113,89 @@ def quality_scenes(seed: int):
     yield "room RT60 0.3 s", mnmf.simulate_room(signals, FS, rt60=0.3, mic_spacing=0.05, rng=seed)
     yield "liverec", mnmf.load_mixture(SHARED / "recorded" / "liverec_female4_130ms_5cm")
     yield "sisec08 inst", mnmf.load_mixture(SHARED / "mixtures" / "sisec08_dev2_nodrums_inst")
+    three, _ = pool.draw_many(["music", "music", "speech"], seed, duration=6.0)
+    yield (
+        "3 sources RT60 0.25",
+        mnmf.simulate_room(three, FS, rt60=0.25, mic_spacing=0.05, rng=seed),
+    )
+    yield "3 mics RT60 0.3", mnmf.simulate_room(signals, FS, rt60=0.3, n_mics=3, rng=seed)
 
 
 def scene_options(scene: str, method: str) -> dict:
-    """Peers: 100 iterations (above their defaults of 20-30, which score lower). MNMF:
-    ``separate``'s defaults (peer start, see ``mnmf.algorithms.starts.auto_init``), plus on
-    the music scene 8 components per source, a 30-iteration FastMNMF2 start (its own
-    default; 50 and 100 scored lower, see RESULTS.md) and, for gains-MU, instantaneous
-    gains."""
-    if not method.startswith("mnmf"):
-        return {"n_iter": 100}
-    if "inst" not in scene:
+    """Peers: their wrappers' defaults (100 iterations). MNMF: ``separate``'s defaults
+    (``init="auto"``: a peer start, see ``mnmf.algorithms.starts.auto_init``; native
+    FastMNMF2 with 8 components per source, pyroomacoustics' count), plus on the panned
+    music scene 8 components per source, instantaneous gains for gains-MU (whose auto
+    start is then the level-difference clustering) and, for the EM, the chained start of
+    conf/model/mnmf_em_music.yaml (gains-MU ← panning)."""
+    from mnmf.algorithms import ModelStart, PanningStart
+
+    if method == "mnmf-fastmnmf":
+        return {"n_components": 8}
+    if not method.startswith("mnmf") or "inst" not in scene:
         return {}
-    music = {"n_components": 8, "init_iter": 30}
-    return music | ({"mixing": "instantaneous"} if method == "mnmf-mu" else {})
+    if method == "mnmf-mu":
+        return {"n_components": 8, "spatial": mnmf.GainsModel(mixing="instantaneous")}
+    chained = ModelStart(mnmf.GainsModel(mixing="instantaneous"), max_iter=50, start=PanningStart())
+    return {"n_components": 8, "init": chained}
+
+
+#: (label, method, options): the peers also at pyroomacoustics' own iteration counts.
+METHODS = (
+    ("mnmf-mu", "mnmf-mu", {}),
+    ("mnmf-em", "mnmf-em", {}),
+    ("mnmf-fastmnmf", "mnmf-fastmnmf", {}),
+    ("auxiva", "auxiva", {}),
+    ("ilrma", "ilrma", {}),
+    ("fastmnmf2", "fastmnmf2", {}),
+    ("auxiva@20", "auxiva", {"n_iter": 20}),
+    ("ilrma@20", "ilrma", {"n_iter": 20}),
+    ("fastmnmf2@30", "fastmnmf2", {"n_iter": 30}),
+)
 
 
 def quality(seeds: int) -> None:
-    methods = ("mnmf-mu", "mnmf-em", "auxiva", "ilrma", "fastmnmf2")
     table: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    failures: list[str] = []
     for seed in range(seeds):
         for scene, mixture in quality_scenes(seed):
-            for method in methods:
+            for label, method, extra in METHODS:
                 if method in ("auxiva", "ilrma") and mixture.n_sources > mixture.n_mics:
                     continue
-                options = scene_options(scene, method)
+                options = scene_options(scene, method) | extra
                 t0 = time.perf_counter()
-                estimates = mnmf.separate(
-                    mixture.mix, n_sources=mixture.n_sources, method=method, rng=seed, **options
-                )
+                try:
+                    estimates = mnmf.separate(
+                        mixture.mix, n_sources=mixture.n_sources, method=method, rng=seed,
+                        **options,
+                    )  # fmt: skip
+                except Exception as error:  # counted, never hidden
+                    failures.append(f"{scene} seed {seed} {label}: {type(error).__name__}: {error}")
+                    print(f"  FAILED {failures[-1]}", flush=True)
+                    continue
                 seconds = time.perf_counter() - t0
                 scores = mnmf.evaluate(estimates, mixture.images, mixture=mixture.mix)
                 row = (scores.mean("SDR"), scores.mean("SIR"), scores.mean("ΔSDR"), seconds)
-                table.setdefault((scene, method), []).append(row)
+                table.setdefault((scene, label), []).append(row)
                 print(
-                    f"  seed {seed} {scene:<16} {method:<10} SDR {row[0]:6.2f} SIR {row[1]:6.2f} "
+                    f"  seed {seed} {scene:<20} {label:<13} SDR {row[0]:6.2f} SIR {row[1]:6.2f} "
                     f"ΔSDR {row[2]:6.2f}  {seconds:5.1f} s",
                     flush=True,
                 )
     print(f"\n# quality: mean over sources, then over {seeds} seeds (± std over seeds)")
-    print(f"{'scene':<16} {'method':<10} {'SDR':>13} {'SIR':>13} {'ΔSDR':>13} {'s/run':>6}")
-    for (scene, method), rows in table.items():
+    header = f"{'SDR':>13} {'SIR':>13} {'ΔSDR':>13} {'s/run':>6} runs"
+    print(f"{'scene':<20} {'method':<13} {header}")
+    for (scene, label), rows in table.items():
         values = np.array(rows)
         mean, std = values.mean(axis=0), values.std(axis=0)
         print(
-            f"{scene:<16} {method:<10} {mean[0]:6.2f} ± {std[0]:4.2f} "
-            f"{mean[1]:6.2f} ± {std[1]:4.2f} {mean[2]:6.2f} ± {std[2]:4.2f} {mean[3]:6.1f}"
+            f"{scene:<20} {label:<13} {mean[0]:6.2f} ± {std[0]:4.2f} "
+            f"{mean[1]:6.2f} ± {std[1]:4.2f} {mean[2]:6.2f} ± {std[2]:4.2f} {mean[3]:6.1f} "
+            f"{len(rows):>4}"
         )
+    print(f"failed runs: {len(failures)}")
+    for failure in failures:
+        print(f"  {failure}")
 
 
 def stability_scenes():
