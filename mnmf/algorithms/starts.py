@@ -39,7 +39,7 @@ from mnmf.sources.base import SourceModel
 from mnmf.spatial.base import SpatialModel
 
 #: Lowest power a start gives a source in any bin, relative to the mixture's mean power.
-START_POWER_FLOOR = 1e-3
+START_POWER_FLOOR = 1e-6
 
 #: Level directions closer than this (1 − cosine) are one direction to the panning start.
 SAME_DIRECTION = 1e-6
