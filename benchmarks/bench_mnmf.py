@@ -6,14 +6,18 @@ per-iteration time — (t(n_long) − t(n_short)) / (n_long − n_short), median
 set-up cancelling — and the peak memory of a run (tracemalloc: NumPy reports its
 allocations to it) of gains-MU and EM (J = 2, 4 components per source) against ILRMA
 (2 components per source, its default) and FastMNMF2 (8 components, its default).
-Target: gains-MU per iteration ≤ ILRMA's.
+Target: gains-MU per iteration ≤ ILRMA's. Native FastMNMF2 against pyroomacoustics'
+also with J = 3 > I = 2. Target: ≤ 0.5× its time per iteration.
 
-``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images), 3 seeds, for
-mnmf-mu, mnmf-em, mnmf-fastmnmf (native), auxiva, ilrma and fastmnmf2 (settings in
-``scene_options``) on (a) a simulated
-2-talker room (RT60 0.3 s, 5 cm, 10 s of ../shared/data speech), (b) liverec, (c)
-SiSEC08 dev2 instantaneous (J = 3 > I = 2: AuxIVA and ILRMA do not apply). For (b)
-and (c) the seed changes only the methods' initialization.
+``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images) and seconds
+per run, 3 seeds, for gains-MU and the EM from random, peer and mnmf's own starts,
+native FastMNMF2 with IS-NMF and smooth IS-NMF sources, and auxiva, ilrma, fastmnmf2
+at 100 iterations and at pyroomacoustics' defaults (settings in ``scene_options``) on
+(a) a simulated 2-talker room (RT60 0.3 s, 5 cm, 10 s of ../shared/data speech), (b)
+liverec, (c) SiSEC08 dev2 instantaneous (J = 3 > I = 2: AuxIVA and ILRMA do not
+apply), (d) a simulated 3-source scene (music, music, speech, RT60 0.25 s, 5 cm, 6 s)
+and (e) the room of (a) heard by 3 mics (J = 2 < I = 3). For (b) and (c) the seed
+changes only the methods' initialization.
 
 ``--part starts``: the EM's stability and its starts. On the rt60 sweep's rooms (two
 speech files, 6 s, 5 cm, RT60 0 / 0.15 / 0.3 / 0.5 s, seeds 0-4), liverec and SiSEC08
@@ -66,6 +70,10 @@ def runners(X: np.ndarray):
         ),
         "pra ILRMA": lambda n: pra.bss.ilrma(frames_first, n_src=2, n_iter=n, proj_back=False),
         "pra FastMNMF2": lambda n: pra.bss.fastmnmf2(frames_first, n_src=2, n_iter=n),
+        "mnmf FastMNMF2 J=3": lambda n: mnmf.fit_mnmf(
+            X, 3, n_components=8, spatial="fastmnmf", max_iter=n, tol=0, check_every=10**9, rng=0
+        ),
+        "pra FastMNMF2 J=3": lambda n: pra.bss.fastmnmf2(frames_first, n_src=3, n_iter=n),
     }
 
 
@@ -73,7 +81,7 @@ def speed(repeats: int) -> None:
     mixture = ten_second_mixture()
     X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
     print(f"# speed: STFT {X.shape} (F, N, I) of {mixture.duration:.0f} s, median of {repeats}")
-    print(f"{'method':<15} {'ms/iteration':>12} {'peak MiB':>9} {'vs ILRMA':>9}")
+    print(f"{'method':<18} {'ms/iteration':>12} {'peak MiB':>9} {'vs ILRMA':>9}")
     results = {}
     for name, run in runners(X).items():
         samples = []
@@ -91,12 +99,13 @@ def speed(repeats: int) -> None:
         results[name] = (float(np.median(samples)), peak / 2**20)
     reference = results["pra ILRMA"][0]
     for name, (seconds, peak) in results.items():
-        print(f"{name:<15} {1e3 * seconds:>12.2f} {peak:>9.1f} {seconds / reference:>8.2f}x")
-    native, peer = results["mnmf FastMNMF2"], results["pra FastMNMF2"]
-    print(
-        f"native/pra FastMNMF2: {native[0] / peer[0]:.2f}x time per iteration, "
-        f"{native[1] / peer[1]:.2f}x peak memory"
-    )
+        print(f"{name:<18} {1e3 * seconds:>12.2f} {peak:>9.1f} {seconds / reference:>8.2f}x")
+    for suffix in ("", " J=3"):
+        native, peer = results[f"mnmf FastMNMF2{suffix}"], results[f"pra FastMNMF2{suffix}"]
+        print(
+            f"native/pra FastMNMF2{suffix}: {native[0] / peer[0]:.2f}x time per iteration, "
+            f"{native[1] / peer[1]:.2f}x peak memory"
+        )
     print("targets: mnmf gains-MU ms/iteration <= pra ILRMA's; native FastMNMF2 <= 0.5x pra's")
 
 
@@ -121,30 +130,59 @@ def quality_scenes(seed: int):
     yield "3 mics RT60 0.3", mnmf.simulate_room(signals, FS, rt60=0.3, n_mics=3, rng=seed)
 
 
-def scene_options(scene: str, method: str) -> dict:
-    """Peers: their wrappers' defaults (100 iterations). MNMF: ``separate``'s defaults
-    (``init="auto"``: a peer start, see ``mnmf.algorithms.starts.auto_init``; native
-    FastMNMF2 with 8 components per source, pyroomacoustics' count), plus on the panned
-    music scene 8 components per source, instantaneous gains for gains-MU (whose auto
-    start is then the level-difference clustering) and, for the EM, the chained start of
-    conf/model/mnmf_em_music.yaml (gains-MU ← panning)."""
+def scene_options(scene: str, label: str) -> dict:
+    """The options of one row of :data:`METHODS` on one scene.
+
+    ``mnmf-mu`` / ``mnmf-em`` rows are named by their start: ``auto`` is ``separate``'s
+    default (``init="auto"``: a peer start, see ``mnmf.algorithms.starts.auto_init``, or
+    the spatial model's preferred one), ``random``, ``peer`` (the peer ``auto_init``
+    names for J and I) and ``own`` (made by mnmf's code alone: native FastMNMF2, 100
+    iterations; on the panned music scene the level-difference clustering for gains-MU
+    and the chained gains-MU ← panning start of conf/model/mnmf_em_music.yaml for the EM).
+    On the panned scene every MNMF row has 8 components per source and gains-MU uses
+    instantaneous gains. Native FastMNMF2 has 8 components per source (pyroomacoustics'
+    count); ``/smooth`` uses smooth IS-NMF sources (λ = 10, conf/model/mnmf_fastmnmf_smooth).
+    """
     from mnmf.algorithms import ModelStart, PanningStart
 
+    method, _, variant = label.partition("/")
     if method == "mnmf-fastmnmf":
-        return {"n_components": 8}
-    if not method.startswith("mnmf") or "inst" not in scene:
+        smooth = {"source_model": mnmf.SmoothNMFSource(smoothness=10.0)} if variant else {}
+        return {"n_components": 8} | smooth
+    if not method.startswith("mnmf"):
         return {}
-    if method == "mnmf-mu":
-        return {"n_components": 8, "spatial": mnmf.GainsModel(mixing="instantaneous")}
-    chained = ModelStart(mnmf.GainsModel(mixing="instantaneous"), max_iter=50, start=PanningStart())
-    return {"n_components": 8, "init": chained}
+    panned = "inst" in scene
+    options: dict = {"n_components": 8} if panned else {}
+    if method == "mnmf-mu" and panned:
+        options["spatial"] = mnmf.GainsModel(mixing="instantaneous")
+    if variant == "random":
+        options["init"] = "random"
+    elif variant == "peer":
+        options["init"] = "fastmnmf2" if panned else "auto"
+    elif variant == "own":
+        if not panned:
+            options |= {"init": "fastmnmf", "init_iter": 100}
+        elif method == "mnmf-mu":
+            options["init"] = "panning"
+        else:
+            options["init"] = ModelStart(
+                mnmf.GainsModel(mixing="instantaneous"), max_iter=50, start=PanningStart()
+            )
+    return options
 
 
-#: (label, method, options): the peers also at pyroomacoustics' own iteration counts.
+#: (label, method, options): MNMF from each kind of start, native FastMNMF2 with two
+#: source models, the peers at their wrappers' defaults (100 iterations) and at
+#: pyroomacoustics' own iteration counts.
 METHODS = (
-    ("mnmf-mu", "mnmf-mu", {}),
-    ("mnmf-em", "mnmf-em", {}),
+    ("mnmf-mu/random", "mnmf-mu", {}),
+    ("mnmf-mu/peer", "mnmf-mu", {}),
+    ("mnmf-mu/own", "mnmf-mu", {}),
+    ("mnmf-em/random", "mnmf-em", {}),
+    ("mnmf-em/peer", "mnmf-em", {}),
+    ("mnmf-em/own", "mnmf-em", {}),
     ("mnmf-fastmnmf", "mnmf-fastmnmf", {}),
+    ("mnmf-fastmnmf/smooth", "mnmf-fastmnmf", {}),
     ("auxiva", "auxiva", {}),
     ("ilrma", "ilrma", {}),
     ("fastmnmf2", "fastmnmf2", {}),
@@ -162,7 +200,7 @@ def quality(seeds: int) -> None:
             for label, method, extra in METHODS:
                 if method in ("auxiva", "ilrma") and mixture.n_sources > mixture.n_mics:
                     continue
-                options = scene_options(scene, method) | extra
+                options = scene_options(scene, label) | extra
                 t0 = time.perf_counter()
                 try:
                     estimates = mnmf.separate(
@@ -178,18 +216,18 @@ def quality(seeds: int) -> None:
                 row = (scores.mean("SDR"), scores.mean("SIR"), scores.mean("ΔSDR"), seconds)
                 table.setdefault((scene, label), []).append(row)
                 print(
-                    f"  seed {seed} {scene:<20} {label:<13} SDR {row[0]:6.2f} SIR {row[1]:6.2f} "
+                    f"  seed {seed} {scene:<20} {label:<20} SDR {row[0]:6.2f} SIR {row[1]:6.2f} "
                     f"ΔSDR {row[2]:6.2f}  {seconds:5.1f} s",
                     flush=True,
                 )
     print(f"\n# quality: mean over sources, then over {seeds} seeds (± std over seeds)")
     header = f"{'SDR':>13} {'SIR':>13} {'ΔSDR':>13} {'s/run':>6} runs"
-    print(f"{'scene':<20} {'method':<13} {header}")
+    print(f"{'scene':<20} {'method':<20} {header}")
     for (scene, label), rows in table.items():
         values = np.array(rows)
         mean, std = values.mean(axis=0), values.std(axis=0)
         print(
-            f"{scene:<20} {label:<13} {mean[0]:6.2f} ± {std[0]:4.2f} "
+            f"{scene:<20} {label:<20} {mean[0]:6.2f} ± {std[0]:4.2f} "
             f"{mean[1]:6.2f} ± {std[1]:4.2f} {mean[2]:6.2f} ± {std[2]:4.2f} {mean[3]:6.1f} "
             f"{len(rows):>4}"
         )
