@@ -24,7 +24,8 @@ speech files, 6 s, 5 cm, RT60 0 / 0.15 / 0.3 / 0.5 s, seeds 0-4), liverec and Si
 dev2 (seeds 0-2), and a simulated 3-source scene (music, music, speech, RT60 0.25 s, 5 cm,
 6 s, seeds 0-2): the ΔSDR of the EM's start (its parameters at iteration 0) and after its
 100 iterations, from the default start (``init="auto"``: a peer) and from mnmf's own
-start (native FastMNMF2, 100 iterations; on SiSEC08 the chained gains ← panning start).
+start (``own_start``: native ILRMA if J = I, else native FastMNMF2; on SiSEC08 the
+chained gains ← panning start).
 Failures are counted; "drops" are runs ending more than 1 dB below their start.
 
 Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|all] [--repeats 3]``
@@ -130,22 +131,34 @@ def quality_scenes(seed: int):
     yield "3 mics RT60 0.3", mnmf.simulate_room(signals, FS, rt60=0.3, n_mics=3, rng=seed)
 
 
-def scene_options(scene: str, label: str) -> dict:
+def own_start(n_sources: int, n_mics: int) -> dict:
+    """mnmf's own blind start on a convolutive scene: its native ILRMA (FastMNMF with G
+    fixed to the identity, 2 components per source, 50 iterations — the peer start's
+    settings) when J = I, else native FastMNMF2 (100 iterations)."""
+    if n_sources == n_mics:
+        return {"init": "mnmf-ilrma"}
+    return {"init": "fastmnmf", "init_iter": 100}
+
+
+def scene_options(scene: str, label: str, n_sources: int, n_mics: int) -> dict:
     """The options of one row of :data:`METHODS` on one scene.
 
     ``mnmf-mu`` / ``mnmf-em`` rows are named by their start: ``auto`` is ``separate``'s
     default (``init="auto"``: a peer start, see ``mnmf.algorithms.starts.auto_init``, or
     the spatial model's preferred one), ``random``, ``peer`` (the peer ``auto_init``
-    names for J and I) and ``own`` (made by mnmf's code alone: native FastMNMF2, 100
-    iterations; on the panned music scene the level-difference clustering for gains-MU
+    names for J and I) and ``own`` (made by mnmf's code alone, :func:`own_start`; on the
+    panned music scene the level-difference clustering for gains-MU
     and the chained gains-MU ← panning start of conf/model/mnmf_em_music.yaml for the EM).
     On the panned scene every MNMF row has 8 components per source and gains-MU uses
     instantaneous gains. Native FastMNMF2 has 8 components per source (pyroomacoustics'
-    count); ``/smooth`` uses smooth IS-NMF sources (λ = 10, conf/model/mnmf_fastmnmf_smooth).
+    count); ``/smooth`` uses smooth IS-NMF sources (λ = 10, conf/model/mnmf_fastmnmf_smooth);
+    ``/ilrma`` is its ILRMA variant (G fixed to the identity, J = I only, 2 components).
     """
     from mnmf.algorithms import ModelStart, PanningStart
 
     method, _, variant = label.partition("/")
+    if method == "mnmf-fastmnmf" and variant == "ilrma":
+        return {"variant": "ilrma", "n_components": 2}  # pyroomacoustics ILRMA's count
     if method == "mnmf-fastmnmf":
         smooth = {"source_model": mnmf.SmoothNMFSource(smoothness=10.0)} if variant else {}
         return {"n_components": 8} | smooth
@@ -161,7 +174,7 @@ def scene_options(scene: str, label: str) -> dict:
         options["init"] = "fastmnmf2" if panned else "auto"
     elif variant == "own":
         if not panned:
-            options |= {"init": "fastmnmf", "init_iter": 100}
+            options |= own_start(n_sources, n_mics)
         elif method == "mnmf-mu":
             options["init"] = "panning"
         else:
@@ -183,6 +196,7 @@ METHODS = (
     ("mnmf-em/own", "mnmf-em", {}),
     ("mnmf-fastmnmf", "mnmf-fastmnmf", {}),
     ("mnmf-fastmnmf/smooth", "mnmf-fastmnmf", {}),
+    ("mnmf-fastmnmf/ilrma", "mnmf-fastmnmf", {}),
     ("auxiva", "auxiva", {}),
     ("ilrma", "ilrma", {}),
     ("fastmnmf2", "fastmnmf2", {}),
@@ -200,7 +214,9 @@ def quality(seeds: int) -> None:
             for label, method, extra in METHODS:
                 if method in ("auxiva", "ilrma") and mixture.n_sources > mixture.n_mics:
                     continue
-                options = scene_options(scene, label) | extra
+                if label.endswith("/ilrma") and mixture.n_sources != mixture.n_mics:
+                    continue
+                options = scene_options(scene, label, mixture.n_sources, mixture.n_mics) | extra
                 t0 = time.perf_counter()
                 try:
                     estimates = mnmf.separate(
@@ -241,7 +257,7 @@ def stability_scenes():
     from mnmf.algorithms import ModelStart, PanningStart
 
     pool = mnmf.SourcePool(SHARED / "sources", fs=FS)
-    native = {"init": "fastmnmf", "init_iter": 100}
+    native = own_start(2, 2)
     for rt60 in (0.0, 0.15, 0.3, 0.5):
         for seed in range(5):
             signals, _ = pool.draw_many(["speech", "speech"], seed, duration=6.0)
@@ -262,7 +278,7 @@ def stability_scenes():
     for seed in range(3):
         signals, _ = pool.draw_many(["music", "music", "speech"], seed, duration=6.0)
         room = mnmf.simulate_room(signals, FS, rt60=0.25, mic_spacing=0.05, rng=seed)
-        yield "3 sources rt60 0.25", seed, room, {}, native
+        yield "3 sources rt60 0.25", seed, room, {}, own_start(3, 2)
 
 
 def stability() -> None:

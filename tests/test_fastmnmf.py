@@ -36,10 +36,11 @@ def test_cost_never_increases_with_every_source_model(rng, variant, n_mics, n_so
     assert gains.shape == (n_mics, n_sources)
 
 
-def naive_fastmnmf2_iteration(X, D, G, W, H, labels):
+def naive_fastmnmf2_iteration(X, D, G, W, H, labels, *, update_gains=True):
     """One iteration written from the papers' equations on full arrays, in the model's
     order: H, W (source MU with the diagonalized statistics), g, each row of D by
-    iterative projection; no normalization. X (F,N,I), D (F,I,I), G (I,J), W (F,K), H (K,N)."""
+    iterative projection; no normalization. X (F,N,I), D (F,I,I), G (I,J), W (F,K), H (K,N).
+    With ``update_gains=False`` and G = I it is ILRMA's iteration (Kitamura et al. 2016)."""
     n_sources = labels.max() + 1
     gain = G[:, labels].T  # (K, I): g of each component's source
 
@@ -58,8 +59,11 @@ def naive_fastmnmf2_iteration(X, D, G, W, H, labels):
     W = W * np.sqrt(num / den)
     y = model(W, H, G)
     lam = np.stack([W[:, labels == j] @ H[labels == j] for j in range(n_sources)])
-    G = G * np.sqrt(np.einsum("jfn,fnm->mj", lam, xt / y**2) / np.einsum("jfn,fnm->mj", lam, 1 / y))
-    y = model(W, H, G)
+    if update_gains:
+        G = G * np.sqrt(
+            np.einsum("jfn,fnm->mj", lam, xt / y**2) / np.einsum("jfn,fnm->mj", lam, 1 / y)
+        )
+        y = model(W, H, G)
     D = D.copy()
     for m in range(X.shape[2]):
         U = np.einsum("fni,fnk,fn->fik", X, X.conj(), 1 / y[..., m]) / X.shape[1]
@@ -159,3 +163,57 @@ def test_linearly_dependent_channels_do_not_break_the_projection(rng):
         mix, n_sources=2, method="mnmf-fastmnmf", rng=0, max_iter=10, stft=mnmf.Stft(n_fft=256)
     )
     np.testing.assert_allclose(images.sum(axis=0), mix, atol=1e-8)
+
+
+def test_ilrma_variant_is_ilrma(rng):
+    """variant="ilrma": G frozen at the identity; one iteration equals ILRMA's equations
+    (source MU on |(D_f x)_j|², IP of each demixing row), the cost never increases, and
+    the options that do not fit it are refused."""
+    _, X, *_ = planted_convolutive(rng, n_mics=2, n_sources=2, n_frames=50)
+    X = X / np.sqrt(np.mean(np.abs(X) ** 2))  # mean power 1: internal scale 1
+    labels = SourceGrouping.from_counts(2, 2).labels
+    F, N, I = X.shape
+    D0 = np.eye(I)[None] + 0.3 * (
+        rng.standard_normal((F, I, I)) + 1j * rng.standard_normal((F, I, I))
+    )
+    D0 /= np.sqrt(np.sum(np.abs(D0) ** 2, axis=(1, 2)) / I)[:, None, None]
+    W0 = rng.uniform(0.5, 1.5, (F, 4))
+    W0 /= W0.sum(axis=0)
+    H0 = rng.uniform(0.5, 1.5, (4, N))
+    fit = fit_mnmf(
+        X, 2, n_components=2, source_model=NMFSource(W=W0, H=H0, normalize=False),
+        spatial=FastMNMFModel(variant="ilrma", D=D0), max_iter=1, tol=0, rng=0,
+    )  # fmt: skip
+    D, G, W, H = naive_fastmnmf2_iteration(X, D0, np.eye(2), W0, H0, labels, update_gains=False)
+    expected = mnmf.spatial.fastmnmf_images(X, D, G, W, H, SourceGrouping(labels))
+    np.testing.assert_allclose(fit.image_spectrograms(X), expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(fit.G, np.eye(2))
+    long = fit_mnmf(
+        X, 2, n_components=2, spatial=FastMNMFModel(variant="ilrma"), source_model="smooth",
+        smoothness=2.0, max_iter=30, tol=0, check_every=1, rng=1,
+    )  # fmt: skip
+    assert increases(long.cost).size == 0 and long.cost[-1] < long.cost[0]
+    np.testing.assert_array_equal(long.G, np.eye(2))
+    with pytest.raises(ValueError, match="n_sources must be 2, got 3"):
+        fit_mnmf(X, 3, spatial="fastmnmf", variant="ilrma")
+    with pytest.raises(ValueError, match="G is fixed to the identity"):
+        FastMNMFModel(variant="ilrma", G=np.eye(2))
+
+
+def test_image_power_scales_turn_lambda_into_image_power(rng):
+    """λ_jfn c_jf is the trace of source j's image covariance λ D⁻¹ diag(g_j) D⁻ᴴ, so a
+    start can hand W to a model whose λ is the image power (FastMNMF1 and 2)."""
+    _, X, *_ = planted_convolutive(rng, n_mics=3, n_sources=2, n_frames=40)
+    for variant in ("fastmnmf2", "fastmnmf1"):
+        model = FastMNMFModel(variant=variant)
+        fit = fit_mnmf(X, 2, n_components=2, spatial=model, max_iter=5, rng=0)
+        inverse = np.linalg.inv(fit.D)
+        gains = fit.G if fit.G.ndim == 3 else np.repeat(fit.G[:, :, None], len(fit.D), axis=2)
+        naive = np.array(
+            [
+                [np.trace(inverse[f] @ np.diag(gains[:, j, f]) @ inverse[f].conj().T).real
+                 for f in range(len(fit.D))]
+                for j in range(2)
+            ]
+        )  # fmt: skip
+        np.testing.assert_allclose(model.image_power_scales(fit.params), naive, rtol=1e-10)

@@ -210,24 +210,33 @@ def _weighted_spherical_kmeans(
 class ModelStart:
     """Start from another multichannel fit (by default a gains-MU run).
 
-    The start fits a copy of the user's source model — every option kept — inside
-    ``spatial`` for ``max_iter`` iterations from a random start; its W and H start the
-    source model and its images start the spatial model.
+    By default the start fits a copy of the user's source model — every option kept —
+    inside ``spatial`` for ``max_iter`` iterations from a random start; its W and H
+    start the source model (rescaled to image power where the start model's λ lives
+    elsewhere, see ``FastMNMFModel.image_power_scales``) and its images start the
+    spatial model. With ``n_components`` the start is a separation of its own, as a
+    peer's is: a plain IS-NMF source model with that many components per source,
+    whose images start the spatial model and, through per-source IS-NMF fits of their
+    power, W and H (:func:`factors_from_images`).
 
     Parameters
     ----------
     spatial : str or SpatialModel
         The model of the start fit (``"gains"`` or an instance, e.g.
-        ``GainsModel(mixing="instantaneous")``).
+        ``GainsModel(mixing="instantaneous")``, ``FastMNMFModel(variant="ilrma")``).
     max_iter : int
     start : Start, optional
         Where the start fit itself starts (random by default): strategies chain, e.g.
         ``ModelStart(GainsModel(mixing="instantaneous"), start=PanningStart())``.
+    n_components : int, optional
+        Components per source of an IS-NMF start fit independent of the user's source
+        model (``init="mnmf-ilrma"``: ILRMA's 2, as pyroomacoustics').
     """
 
     spatial: str | SpatialModel = "gains"
     max_iter: int = 50
     start: Start | None = None
+    n_components: int | None = None
 
     def __post_init__(self) -> None:
         from mnmf.spatial.base import SPATIAL_MODELS
@@ -235,6 +244,8 @@ class ModelStart:
         if isinstance(self.spatial, str):
             SPATIAL_MODELS.get(self.spatial)  # a clear error now, not at the fit
         positive_int(self.max_iter, name="max_iter")
+        if self.n_components is not None:
+            positive_int(self.n_components, name="n_components")
 
     def prepare(self, X, grouping, source, spatial, *, rng) -> None:
         """Fit the start model, then hand its factors and images over."""
@@ -248,11 +259,34 @@ class ModelStart:
                 f"init={self.spatial!r} starts a model from a fit of another one; "
                 f"{type(spatial).__name__} itself takes 'random', 'auto' or a peer"
             )
+        if self.n_components is not None:  # a separation of its own, as a peer's
+            from mnmf.sources.nmf import NMFSource
+
+            own = SourceGrouping.from_counts(
+                grouping.n_sources, [self.n_components] * grouping.n_sources
+            )
+            fit = fit_grouped(
+                X, own, NMFSource(), start_model, start=self.start or RandomStart(),
+                max_iter=self.max_iter, rng=rng,
+            )  # fmt: skip
+            images = fit.image_spectrograms(X)
+            W, H = factors_from_images(images, grouping, source, n_iter=self.max_iter, rng=rng)
+            source.start_from(W=W, H=H)
+            spatial.start_from_images(images)
+            return
         fit = fit_grouped(
             X, grouping, copy.copy(source), start_model, start=self.start or RandomStart(),
             max_iter=self.max_iter, rng=rng,
         )  # fmt: skip
-        source.start_from(W=fit.W, H=fit.H)
+        W = fit.W
+        to_image_power = getattr(start_model, "image_power_scales", None)
+        if to_image_power is not None:  # λ on another footing (FastMNMF's diagonalized channels)
+            scales = grouping.per_component(to_image_power(fit.params)).T  # (F, K)
+            free = np.asarray(getattr(fit.source_model, "free", ()), dtype=bool)
+            if free.shape != (grouping.n_components,):
+                free = np.ones(grouping.n_components, dtype=bool)
+            W = np.where(free[None, :], W * scales, W)  # fixed dictionaries stay as given
+        source.start_from(W=W, H=fit.H)
         spatial.start_from_images(fit.image_spectrograms(X))
 
 
@@ -327,6 +361,16 @@ def auto_init(n_sources: int, n_mics: int) -> str:
     return "auxiva" if n_sources < n_mics else "fastmnmf2"
 
 
+#: Components per source of the native ILRMA start (pyroomacoustics' ILRMA default).
+ILRMA_COMPONENTS = 2
+
+
+def _native_ilrma() -> SpatialModel:
+    from mnmf.spatial.fastmnmf import FastMNMFModel
+
+    return FastMNMFModel(variant="ilrma")
+
+
 #: Start strategies by name; each factory takes (iterations of the start, J, I).
 STARTS: Registry = Registry("start", argument="init")
 STARTS.register("random")(lambda n_iter, n_sources, n_mics: RandomStart())
@@ -338,6 +382,11 @@ STARTS.register("auto")(
 STARTS.register("gains")(lambda n_iter, n_sources, n_mics: ModelStart("gains", max_iter=n_iter))
 STARTS.register("fastmnmf")(
     lambda n_iter, n_sources, n_mics: ModelStart("fastmnmf", max_iter=n_iter)
+)
+STARTS.register("mnmf-ilrma")(
+    lambda n_iter, n_sources, n_mics: ModelStart(
+        _native_ilrma(), max_iter=n_iter, n_components=ILRMA_COMPONENTS
+    )
 )
 STARTS.register("panning")(lambda n_iter, n_sources, n_mics: PanningStart(n_iter=n_iter))
 for _peer in PEERS:

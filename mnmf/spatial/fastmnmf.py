@@ -18,7 +18,15 @@ block-coordinate step: the cost never increases.
 
 Images: ŝ_jfn = D_f⁻¹ diag(λ_jfn g_j / ŷ_fn) D_f x_fn, which add up to x exactly.
 
-References: K. Sekiguchi, A. A. Nugraha, Y. Bando, K. Yoshii (2019), Fast multichannel
+ILRMA (Kitamura et al. 2016) is the rank-1 case: J = I and g_j fixed to e_j, so each
+diagonalized channel holds one source (D_f is the demixing matrix). The same updates
+with G frozen are ILRMA's — IP for D, the source model's MU on |(D_f x_fn)_j|² — and
+every source model plugs in there too (``variant="ilrma"``).
+
+References: D. Kitamura, N. Ono, H. Sawada, H. Kameoka, H. Saruwatari (2016), Determined blind
+source separation unifying independent vector analysis and nonnegative matrix
+factorization, IEEE/ACM TASLP 24;
+K. Sekiguchi, A. A. Nugraha, Y. Bando, K. Yoshii (2019), Fast multichannel
 source separation based on jointly diagonalizable spatial covariance matrices, EUSIPCO;
 K. Sekiguchi, Y. Bando, A. A. Nugraha, K. Yoshii, T. Kawahara (2020), Fast multichannel
 nonnegative matrix factorization with directivity-aware jointly-diagonalizable spatial
@@ -38,7 +46,7 @@ from mnmf.sources.base import SourceModel
 from mnmf.spatial.base import SPATIAL_MODELS
 from mnmf.spatial.gains import GainsModel
 
-VARIANTS = {"fastmnmf2": "instantaneous", "fastmnmf1": "convolutive"}
+VARIANTS = {"fastmnmf2": "instantaneous", "fastmnmf1": "convolutive", "ilrma": "instantaneous"}
 
 #: Diagonal loading of the projection's weighted covariances, relative to their mean
 #: eigenvalue (keeps them invertible on linearly dependent channels).
@@ -51,13 +59,15 @@ START_GAIN_ELSEWHERE = 5e-2
 
 @SPATIAL_MODELS.register("fastmnmf")
 class FastMNMFModel(GainsModel):
-    """FastMNMF1/FastMNMF2 by MM/iterative-projection updates, in the spatial-model seam.
+    """FastMNMF1/FastMNMF2 (and ILRMA) by MM/iterative-projection updates, in the
+    spatial-model seam.
 
     Parameters
     ----------
-    variant : {"fastmnmf2", "fastmnmf1"}
-        Gains tied over frequencies (FastMNMF2, G of shape (I, J)) or one per frequency
-        (FastMNMF1, (I, J, F)).
+    variant : {"fastmnmf2", "fastmnmf1", "ilrma"}
+        Gains tied over frequencies (FastMNMF2, G of shape (I, J)), one per frequency
+        (FastMNMF1, (I, J, F)), or fixed to the identity (ILRMA: J must equal I, G is
+        not an option).
     D : complex array, shape (F, I, I), optional
         Initial diagonalizers; the identity by default.
     G : array, shape (I, J) or (I, J, F), optional
@@ -82,7 +92,11 @@ class FastMNMFModel(GainsModel):
         G: ArrayLike | None = None,
     ) -> None:
         check_choice(variant, name="variant", choices=tuple(VARIANTS))
-        super().__init__(mixing=VARIANTS[variant], Q=G)
+        if variant == "ilrma" and G is not None:
+            raise ValueError(
+                "G is fixed to the identity in variant='ilrma'; drop G or pick a FastMNMF variant"
+            )
+        super().__init__(mixing=VARIANTS[variant], Q=G, fix_Q=variant == "ilrma")
         self.variant = variant
         self.given_D = None
         if D is not None:
@@ -97,6 +111,14 @@ class FastMNMFModel(GainsModel):
     def bind(self, X: NDArray, source: SourceModel, grouping: SourceGrouping) -> None:
         """Check D against (F, I, I), then the gains model's checks (G as its Q)."""
         n_freqs, _, n_mics = X.shape
+        if self.variant == "ilrma":
+            if grouping.n_sources != n_mics:
+                raise ValueError(
+                    f"variant='ilrma' separates as many sources as microphones: "
+                    f"n_sources must be {n_mics}, got {grouping.n_sources} (a FastMNMF "
+                    f"variant takes any number)"
+                )
+            self.given_Q = frozen_copy(np.eye(n_mics))
         expected = (n_freqs, n_mics, n_mics)
         if self.given_D is not None:
             if self.given_D.shape != expected:
@@ -109,6 +131,8 @@ class FastMNMFModel(GainsModel):
 
     def start_from_images(self, images: NDArray) -> None:
         """Gains from the images' powers per microphone (D starts at the identity)."""
+        if self.variant == "ilrma":
+            return  # the gains are the identity
         power = np.mean(np.abs(images) ** 2, axis=2)  # (J, F, I)
         gains = power.transpose(2, 0, 1)  # (I, J, F)
         self._Q_start = gains.mean(axis=2) if self.instantaneous else gains
@@ -167,6 +191,16 @@ class FastMNMFModel(GainsModel):
     ) -> NDArray:
         """ŝ_jfn = D_f⁻¹ diag(λ_jfn g_j / ŷ_fn) D_f x_fn, shape (J, F, N, I)."""
         return fastmnmf_images(X, params["D"], params["G"], params["W"], params["H"], grouping)
+
+    def image_power_scales(self, params: dict[str, NDArray]) -> NDArray:
+        """c_jf = Σ_m g_jm ‖(D_f⁻¹)_{:,m}‖², shape (J, F): λ_jfn c_jf is the total power
+        of source j's image (λ lives on the diagonalized channels). Starts that hand W to
+        a model whose λ is the image power (the EM, the gains model) scale W's rows by it.
+        """
+        column_power = np.sum(np.abs(np.linalg.inv(params["D"])) ** 2, axis=1)  # (F, I)
+        gains = params["G"]  # (I, J) or (I, J, F)
+        subscripts = "mj,fm->jf" if gains.ndim == 2 else "mjf,fm->jf"
+        return np.einsum(subscripts, gains, column_power)
 
     # ------------------------------------------------------------------ pieces
     def _update_diagonalizers(self) -> None:
