@@ -20,9 +20,16 @@ Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
 ``"mnmf-em"``
     Multichannel NMF with an EM spatial model, by default the convolutive mixing
     filters (100 iterations). Both MNMF methods start from a peer's solution by default
-    (``init="auto"``: ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I) — the
-    models are sensitive to their start; ``init="random"`` gives the models on their
-    own, ``init="gains"`` starts the EM from a gains-MU fit.
+    (``init="auto"``: ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I; for
+    instantaneous gains the level-difference clustering ``"panning"``) — the models
+    are sensitive to their start. ``init="random"`` gives the models on their own,
+    ``init="gains"`` starts the EM from a gains-MU fit, and ``"mnmf-ilrma"``,
+    ``"fastmnmf"``, ``"panning"`` are starts from mnmf's own code (no peer).
+``"mnmf-fastmnmf"``
+    Native FastMNMF (:class:`mnmf.spatial.FastMNMFModel`, Sekiguchi et al. 2019/2020):
+    ``variant="fastmnmf2"`` (default), ``"fastmnmf1"``, or ``"ilrma"`` (G fixed to the
+    identity, J = I); any source model (``source_model=``, ``dictionaries=``), 100
+    iterations from its own start.
 ``"auxiva"``, ``"ilrma"``, ``"fastmnmf2"``
     The pyroomacoustics baselines (Ono 2011; Kitamura et al. 2016; Sekiguchi et al.
     2020), projected back onto every microphone so that their outputs are images.

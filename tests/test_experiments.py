@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -292,3 +293,38 @@ def test_launchers_compose(launcher):
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert launcher.split("_")[0] in cfg.hydra.launcher._target_.lower()
+
+
+MODELS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+
+
+@functools.cache
+def swept_models() -> frozenset[str]:
+    """The models that some preset runs (its sweep's, or its own)."""
+    names = set()
+    for preset in PRESETS:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF):
+            cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+        swept = (cfg.hydra.sweeper.get("params") or {}).get("model")
+        names |= set(str(swept).split(",")) if swept else {cfg.model.name}
+    return frozenset(names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_runs(model, tmp_path):
+    """Every model config, on the default synthetic room (or, if it needs one, the data of
+    a preset that sweeps it — run by the test above), 1.5 s and 3 iterations."""
+    if model in swept_models():
+        pytest.skip(
+            f"{model} runs in a preset's sweep (test_every_preset_runs_with_tiny_iteration_counts)"
+        )
+    accepted = method_options(composed([f"model={model}"]).model.method, {})
+    caps = [
+        f"++model.options.{key}=3" for key in ("max_iter", "init_iter", "n_iter") if key in accepted
+    ]
+    overrides = [f"model={model}", *TINY, *caps]
+    out = tmp_path / "run"
+    run_experiment(composed(overrides), out, overrides=overrides)
+    assert not (out / "failed.json").exists(), (out / "failed.json").read_text()
+    assert np.isfinite(completed_metrics(out)["objective"])

@@ -75,22 +75,29 @@ def naive_fastmnmf2_iteration(X, D, G, W, H, labels, *, update_gains=True):
     return D, G, W, H
 
 
-def test_one_iteration_equals_the_papers_equations(rng):
-    """From one start (data and parameters at the scale 1 so that no internal scaling
-    or floor intervenes): the model's iteration equals the direct formulas."""
-    _, X, *_ = planted_convolutive(rng, n_mics=2, n_sources=3, n_frames=50)
-    X = X / np.sqrt(np.mean(np.abs(X) ** 2))  # mean power 1: internal scale 1
-    labels = SourceGrouping.from_counts(3, 2).labels
+def scaled_start(rng, X, n_components):
+    """X at mean power 1 (internal scale 1: no scaling or floor intervenes) and a start
+    (D0 near the identity with ‖D_f‖²_F = I, W0 columns of unit sum, H0)."""
+    X = X / np.sqrt(np.mean(np.abs(X) ** 2))
     F, N, I = X.shape
     D0 = np.eye(I)[None] + 0.3 * (
         rng.standard_normal((F, I, I)) + 1j * rng.standard_normal((F, I, I))
     )
     D0 /= np.sqrt(np.sum(np.abs(D0) ** 2, axis=(1, 2)) / I)[:, None, None]
-    G0 = rng.uniform(0.2, 1.0, (I, 3))
-    G0 /= G0.sum(axis=0)
-    W0 = rng.uniform(0.5, 1.5, (F, 6))
+    W0 = rng.uniform(0.5, 1.5, (F, n_components))
     W0 /= W0.sum(axis=0)
-    H0 = rng.uniform(0.5, 1.5, (6, N))
+    H0 = rng.uniform(0.5, 1.5, (n_components, N))
+    return X, D0, W0, H0
+
+
+def test_one_iteration_equals_the_papers_equations(rng):
+    """From one start (data and parameters at the scale 1 so that no internal scaling
+    or floor intervenes): the model's iteration equals the direct formulas."""
+    _, X, *_ = planted_convolutive(rng, n_mics=2, n_sources=3, n_frames=50)
+    X, D0, W0, H0 = scaled_start(rng, X, 6)
+    labels = SourceGrouping.from_counts(3, 2).labels
+    G0 = rng.uniform(0.2, 1.0, (X.shape[2], 3))
+    G0 /= G0.sum(axis=0)
     fit = fit_mnmf(
         X, 3, n_components=2, source_model=NMFSource(W=W0, H=H0, normalize=False),
         spatial=FastMNMFModel(D=D0, G=G0), max_iter=1, tol=0, rng=0,
@@ -170,16 +177,8 @@ def test_ilrma_variant_is_ilrma(rng):
     (source MU on |(D_f x)_j|², IP of each demixing row), the cost never increases, and
     the options that do not fit it are refused."""
     _, X, *_ = planted_convolutive(rng, n_mics=2, n_sources=2, n_frames=50)
-    X = X / np.sqrt(np.mean(np.abs(X) ** 2))  # mean power 1: internal scale 1
+    X, D0, W0, H0 = scaled_start(rng, X, 4)
     labels = SourceGrouping.from_counts(2, 2).labels
-    F, N, I = X.shape
-    D0 = np.eye(I)[None] + 0.3 * (
-        rng.standard_normal((F, I, I)) + 1j * rng.standard_normal((F, I, I))
-    )
-    D0 /= np.sqrt(np.sum(np.abs(D0) ** 2, axis=(1, 2)) / I)[:, None, None]
-    W0 = rng.uniform(0.5, 1.5, (F, 4))
-    W0 /= W0.sum(axis=0)
-    H0 = rng.uniform(0.5, 1.5, (4, N))
     fit = fit_mnmf(
         X, 2, n_components=2, source_model=NMFSource(W=W0, H=H0, normalize=False),
         spatial=FastMNMFModel(variant="ilrma", D=D0), max_iter=1, tol=0, rng=0,
