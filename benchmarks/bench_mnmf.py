@@ -28,7 +28,8 @@ start (``own_start``: native ILRMA if J = I, else native FastMNMF2; on SiSEC08 t
 chained gains ← panning start).
 Failures are counted; "drops" are runs ending more than 1 dB below their start.
 
-Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|all] [--repeats 3]``
+Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|all] [--repeats 3]
+[--seeds 3] [--scenes "3 mics"]``
 """
 
 from __future__ import annotations
@@ -206,11 +207,13 @@ METHODS = (
 )
 
 
-def quality(seeds: int) -> None:
+def quality(seeds: int, scenes: str | None = None) -> None:
     table: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     failures: list[str] = []
     for seed in range(seeds):
         for scene, mixture in quality_scenes(seed):
+            if scenes is not None and scenes not in scene:
+                continue
             for label, method, extra in METHODS:
                 if method in ("auxiva", "ilrma") and mixture.n_sources > mixture.n_mics:
                     continue
@@ -330,12 +333,13 @@ def main() -> None:
     parser.add_argument("--part", choices=("speed", "quality", "starts", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--scenes", help="quality: only the scenes whose name contains this")
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)
     if args.part in ("speed", "all"):
         speed(args.repeats)
     if args.part in ("quality", "all"):
-        quality(args.seeds)
+        quality(args.seeds, args.scenes)
     if args.part in ("starts", "all"):
         stability()
 

@@ -20,7 +20,7 @@ Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
 ``"mnmf-em"``
     Multichannel NMF with an EM spatial model, by default the convolutive mixing
     filters (100 iterations). Both MNMF methods start from a peer's solution by default
-    (``init="auto"``: ILRMA if J = I, AuxIVA if J < I, FastMNMF2 if J > I; for
+    (``init="auto"``: ILRMA if J ≤ I, FastMNMF2 if J > I; for
     instantaneous gains the level-difference clustering ``"panning"``) — the models
     are sensitive to their start. ``init="random"`` gives the models on their own,
     ``init="gains"`` starts the EM from a gains-MU fit, and ``"mnmf-ilrma"``,
