@@ -197,6 +197,8 @@ def test_ilrma_variant_is_ilrma(rng):
         fit_mnmf(X, 3, spatial="fastmnmf", variant="ilrma")
     with pytest.raises(ValueError, match="G is fixed to the identity"):
         FastMNMFModel(variant="ilrma", G=np.eye(2))
+    with pytest.raises(ValueError, match="init='mnmf-ilrma' needs as many sources"):
+        fit_mnmf(X, 3, spatial="convolutive", algorithm="em", init="mnmf-ilrma")
 
 
 def test_image_power_scales_turn_lambda_into_image_power(rng):

@@ -383,11 +383,19 @@ STARTS.register("gains")(lambda n_iter, n_sources, n_mics: ModelStart("gains", m
 STARTS.register("fastmnmf")(
     lambda n_iter, n_sources, n_mics: ModelStart("fastmnmf", max_iter=n_iter)
 )
-STARTS.register("mnmf-ilrma")(
-    lambda n_iter, n_sources, n_mics: ModelStart(
-        _native_ilrma(), max_iter=n_iter, n_components=ILRMA_COMPONENTS
-    )
-)
+
+
+@STARTS.register("mnmf-ilrma")
+def _mnmf_ilrma_start(n_iter: int, n_sources: int, n_mics: int) -> ModelStart:
+    if n_sources != n_mics:
+        raise ValueError(
+            f"init='mnmf-ilrma' needs as many sources as microphones (J = I = {n_mics}), "
+            f"got n_sources={n_sources}; init='fastmnmf' or a peer ('ilrma' runs "
+            f"over-determined) takes any J"
+        )
+    return ModelStart(_native_ilrma(), max_iter=n_iter, n_components=ILRMA_COMPONENTS)
+
+
 STARTS.register("panning")(lambda n_iter, n_sources, n_mics: PanningStart(n_iter=n_iter))
 for _peer in PEERS:
     STARTS.register(_peer)(
