@@ -28,7 +28,10 @@ start (``own_start``: native ILRMA if J = I, else native FastMNMF2; on SiSEC08 t
 chained gains ← panning start).
 Failures are counted; "drops" are runs ending more than 1 dB below their start.
 
-Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|all] [--repeats 3]
+``--part ilrma-draws``: how a 50-iteration ILRMA start (pyroomacoustics' and native)
+depends on its random draw on the room scene (see ``ilrma_draws``).
+
+Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|ilrma-draws|all] [--repeats 3]
 [--seeds 3] [--scenes "3 mics"]``
 """
 
@@ -328,9 +331,50 @@ def stability() -> None:
         print(f"  {failure}")
 
 
+def ilrma_draws(draws: int = 5) -> None:
+    """How much a 50-iteration ILRMA start depends on its random draw: on the quality
+    part's room scene, seed 0, pyroomacoustics' ILRMA and mnmf's native one (FastMNMF
+    with G = I, 2 components per source) from ``draws`` draws each, with the native
+    fit's final cost; then the native one at 100 and 300 iterations (the quality
+    part's seed)."""
+    from mnmf.peers import peer_images
+    from mnmf.spatial import FastMNMFModel
+
+    settings = mnmf.Stft()
+    scene, mixture = next(quality_scenes(0))
+    X = settings.analyze(mixture.mix)
+    length = mixture.mix.shape[0]
+
+    def score(spectra: np.ndarray) -> float:
+        images = np.stack([settings.synthesize(image, length=length) for image in spectra])
+        return mnmf.evaluate(images, mixture.images, mixture=mixture.mix).mean("ΔSDR")
+
+    print(f"# ILRMA starts on {scene}, seed 0: ΔSDR of 50 iterations from each draw")
+    for draw in range(draws):
+        peer = peer_images(X, 2, "ilrma", rng=np.random.default_rng(draw), options={"n_iter": 50})
+        fit = mnmf.fit_mnmf(
+            X, 2, n_components=2, spatial=FastMNMFModel(variant="ilrma"), max_iter=50, tol=0,
+            stft=settings, rng=draw,
+        )  # fmt: skip
+        native = score(fit.image_spectrograms(X))
+        print(
+            f"  draw {draw}: pyroomacoustics {score(peer):6.2f}   native {native:6.2f} "
+            f"(final cost {fit.cost[-1]:.7g})",
+            flush=True,
+        )
+    for iterations in (100, 300):
+        fit = mnmf.fit_mnmf(
+            X, 2, n_components=2, spatial=FastMNMFModel(variant="ilrma"), max_iter=iterations,
+            tol=0, stft=settings, rng=0,
+        )  # fmt: skip
+        print(f"  native, {iterations} iterations (rng 0): {score(fit.image_spectrograms(X)):6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("speed", "quality", "starts", "all"), default="all")
+    parser.add_argument(
+        "--part", choices=("speed", "quality", "starts", "ilrma-draws", "all"), default="all"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--scenes", help="quality: only the scenes whose name contains this")
@@ -342,6 +386,8 @@ def main() -> None:
         quality(args.seeds, args.scenes)
     if args.part in ("starts", "all"):
         stability()
+    if args.part in ("ilrma-draws", "all"):
+        ilrma_draws()
 
 
 if __name__ == "__main__":

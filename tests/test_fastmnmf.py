@@ -218,3 +218,30 @@ def test_image_power_scales_turn_lambda_into_image_power(rng):
             ]
         )  # fmt: skip
         np.testing.assert_allclose(model.image_power_scales(fit.params), naive, rtol=1e-10)
+
+
+def test_a_fastmnmf_start_hands_over_factors_in_image_power(rng):
+    """ModelStart from FastMNMF: free templates' rows times c_jf (λ c exactly), fixed
+    templates as given with c folded into their activations (template-weighted mean)."""
+    from mnmf.algorithms import ModelStart
+    from mnmf.algorithms.starts import _to_image_power
+
+    F, N, K = 6, 5, 3
+    W = rng.uniform(0.1, 1.0, (F, K))
+    H = rng.uniform(0.1, 1.0, (K, N))
+    scales = rng.uniform(0.5, 2.0, (F, K))
+    free = np.array([True, False, True])
+    W_out, H_out = _to_image_power(W, H, scales, free)
+    np.testing.assert_allclose(W_out[:, free] @ H_out[free], (W * scales)[:, free] @ H[free])
+    np.testing.assert_array_equal(W_out[:, ~free], W[:, ~free])
+    expected = np.sum(W[:, 1] * scales[:, 1]) / np.sum(W[:, 1])
+    np.testing.assert_allclose(H_out[1], H[1] * expected)
+
+    _, X, W_true, *_ = planted_convolutive(rng, n_mics=2, n_sources=2, n_frames=40)
+    dictionary = W_true[:, :2]
+    source = NMFSource(W=dictionary, fix_W=True)  # source 0's templates fixed
+    grouping = SourceGrouping.from_counts(2, 2)
+    ModelStart("fastmnmf", max_iter=5).prepare(
+        X, grouping, source, mnmf.spatial.ConvolutiveEMModel(), rng=np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(source._start["W"][:, :2], dictionary)

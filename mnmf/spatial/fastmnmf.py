@@ -130,9 +130,14 @@ class FastMNMFModel(GainsModel):
         super().bind(X, source, grouping)
 
     def start_from_images(self, images: NDArray) -> None:
-        """Gains from the images' powers per microphone (D starts at the identity)."""
+        """Gains from the images' powers per microphone (D starts at the identity).
+
+        With ``variant="ilrma"`` nothing: G is the identity and D still starts at the
+        identity, so a start strategy gives W and H only (their order is then not tied
+        to the channels; ILRMA's usual start is ``init="random"``).
+        """
         if self.variant == "ilrma":
-            return  # the gains are the identity
+            return
         power = np.mean(np.abs(images) ** 2, axis=2)  # (J, F, I)
         gains = power.transpose(2, 0, 1)  # (I, J, F)
         self._Q_start = gains.mean(axis=2) if self.instantaneous else gains
