@@ -284,17 +284,19 @@ class ModelStart:
         to_image_power = getattr(start_model, "image_power_scales", None)
         if to_image_power is not None:  # λ on another footing (FastMNMF's diagonalized channels)
             scales = grouping.per_component(to_image_power(fit.params)).T  # (F, K)
-            W, H = _to_image_power(W, H, scales, _free_columns(source, X, grouping))
+            W, H = _to_image_power(
+                W, H, scales, _free_columns(source, *X.shape[:2], grouping.n_components)
+            )
         source.start_from(W=W, H=H)
         spatial.start_from_images(fit.image_spectrograms(X))
 
 
-def _free_columns(source: SourceModel, X: NDArray, grouping: SourceGrouping) -> NDArray:
+def _free_columns(source: SourceModel, n_freqs: int, n_frames: int, n_components: int) -> NDArray:
     """Which of the K columns of W the source model updates (a bound probe's ``free``)."""
     probe = copy.copy(source)
-    probe.bind(X.shape[0], X.shape[1], n_components=grouping.n_components)
+    probe.bind(n_freqs, n_frames, n_components=n_components)
     free = np.asarray(getattr(probe, "free", ()), dtype=bool)
-    return free if free.shape == (grouping.n_components,) else np.ones(grouping.n_components, bool)
+    return free if free.shape == (n_components,) else np.ones(n_components, dtype=bool)
 
 
 def _to_image_power(
@@ -336,9 +338,7 @@ def factors_from_images(
         given_H = None
     fixed = np.zeros(K, dtype=bool)
     if given_W is not None:
-        probe = copy.copy(source)  # which columns the model keeps fixed
-        probe.bind(n_freqs, n_frames, n_components=K)
-        fixed = ~probe.free
+        fixed = ~_free_columns(source, n_freqs, n_frames, K)
     # A start never gives a source zero power: multiplicative updates keep zeros, so a
     # source started silent (an empty cluster, a peer's null output) could never return.
     floor = START_POWER_FLOOR * float(np.mean(np.sum(np.abs(images) ** 2, axis=(0, -1))))

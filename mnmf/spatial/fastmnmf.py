@@ -39,7 +39,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import check_choice, frozen_copy
-from mnmf.divergence import is_model_terms
 from mnmf.grouping import SourceGrouping
 from mnmf.separation import ratio_masks
 from mnmf.sources.base import SourceModel
@@ -181,12 +180,9 @@ class FastMNMFModel(GainsModel):
 
     def cost(self) -> float:
         """Σ (x̃/ŷ + log ŷ) − N Σ_f log |det D_f|² (internal units), plus the penalty."""
-        total = 0.0
-        scratch = np.empty((self.n_freqs, self.n_frames), self.dtype)
-        for m in range(self.n_mics):
-            total += is_model_terms(self.V[m], self._model(m), scratch=scratch)
         _, logdet = np.linalg.slogdet(self.D)
-        return total - 2.0 * self.n_frames * float(logdet.sum()) + self.source.penalty()
+        penalty = self.source.penalty()
+        return self._model_terms() - 2.0 * self.n_frames * float(logdet.sum()) + penalty
 
     def parameters(self) -> dict[str, NDArray]:
         return self.source.parameters(scale=self.scale) | {"G": self.Q.copy(), "D": self.D.copy()}

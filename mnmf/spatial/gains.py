@@ -191,11 +191,7 @@ class GainsModel(SpatialModelBase):
 
     def cost(self) -> float:
         """C2 = Σ_i D_IS(V_i | V̂_i) (scale-invariant), plus the source model's penalty."""
-        total = 0.0
-        scratch = np.empty((self.n_freqs, self.n_frames), self.dtype)
-        for i in range(self.n_mics):
-            total += is_model_terms(self.V[i], self._model(i), scratch=scratch)
-        return total - self._constant + self.source.penalty()
+        return self._model_terms() - self._constant + self.source.penalty()
 
     def parameters(self) -> dict[str, NDArray]:
         return self.source.parameters(scale=self.scale) | {"Q": self.Q.copy()}
@@ -207,6 +203,14 @@ class GainsModel(SpatialModelBase):
         return gains_images(X, params["Q"], params["W"], params["H"], grouping)
 
     # ------------------------------------------------------------------ pieces
+    def _model_terms(self) -> float:
+        """Σ_i Σ_fn (V_i / V̂_i + log V̂_i): the channels' IS terms without the data constant."""
+        total = 0.0
+        scratch = np.empty((self.n_freqs, self.n_frames), self.dtype)
+        for i in range(self.n_mics):
+            total += is_model_terms(self.V[i], self._model(i), scratch=scratch)
+        return total
+
     def normalize(self) -> None:
         """Σ_i q_ij,f = 1 with the scale moved into W_j's rows, then W's columns."""
         if self.n_mics > 1:
