@@ -42,7 +42,9 @@ class DataConfig:
     - ``mix``: sources drawn from ``source_dir`` mixed without a room on ``n_mics``
       channels (1: a plain sum, the single-channel case);
     - ``sine``: the seed slides' two gated sines with a noise floor at ``snr`` dB;
-    - ``file``: one recording (``path``), no references (nothing to score).
+    - ``file``: one recording (``path``, any rate and channel count; ``fs: null`` keeps
+      its rate), no references: nothing is scored; ``n_sources`` says how many sources
+      to separate (unless ``model.n_sources`` does).
 
     ``duration`` (seconds) is the length of generated or drawn data; ``excerpt`` the
     seconds kept from a recording (``folder``, ``file``; null keeps all). Each kind
@@ -57,12 +59,13 @@ class DataConfig:
     source_dir: str = "sources"
     duration: float | None = None
     excerpt: float | None = None
-    fs: int = 16000
+    fs: int | None = 16000  # null: a recording's own rate
     rt60: float = 0.3
     mic_spacing: float = 0.05
     n_mics: int = 2
     snr: float | None = None
     mono: bool = False
+    n_sources: int | None = None  # sources in data without references (kind=file)
     train: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -107,6 +110,9 @@ class Config:
     name: str = "default"
     seed: int = 0
     data_root: str | None = None  # None: ../shared/data beside the repository
+    #: A relaunch finds a finished run whose fingerprint differs (config, code or data
+    #: changed since): "redo" it, or "refuse" (keep the old result, exit non-zero).
+    on_stale: str = "redo"
     task: TaskConfig = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -45,11 +45,15 @@ class DataKind:
         ``data`` fields that must be set.
     recording : bool
         Read from disk: ``data.excerpt`` applies, ``data.duration`` does not.
+    reads : tuple of str
+        ``data`` fields naming the files or folders the loader reads (their sizes and
+        modification times enter the run's fingerprint, :mod:`experiments.fingerprint`).
     """
 
     load: Loader
     needs: tuple[str, ...] = ()
     recording: bool = False
+    reads: tuple[str, ...] = ()
 
     def validate(self, cfg: DictConfig) -> None:
         data = cfg.data
@@ -61,6 +65,13 @@ class DataKind:
                 f"data.duration is the length of generated data; a recording "
                 f"(data.kind={data.kind!r}) keeps data.excerpt seconds"
             )
+        if not self.recording and data.fs is None:
+            raise ValueError(
+                f"data.fs=null (a recording's own rate) applies to recordings; "
+                f"data.kind={data.kind!r} needs a sample rate"
+            )
+        if data.n_sources is not None and data.n_sources < 1:
+            raise ValueError(f"data.n_sources must be >= 1, got {data.n_sources}")
         if not self.recording and data.excerpt is not None:
             raise ValueError(
                 f"data.excerpt applies to recordings; data.kind={data.kind!r} lasts "
@@ -91,7 +102,7 @@ def _crop(signal: np.ndarray, seconds: float | None, fs: int) -> np.ndarray:
     return signal[: round(seconds * fs)] if seconds else signal
 
 
-@data_kind("folder", needs=("path",), recording=True)
+@data_kind("folder", needs=("path",), recording=True, reads=("path",))
 def _folder(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     mixture = mnmf.load_mixture(data_path(cfg, data.path), fs=data.fs)
@@ -108,7 +119,7 @@ def _folder(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     )
 
 
-@data_kind("file", needs=("path",), recording=True)
+@data_kind("file", needs=("path",), recording=True, reads=("path",))
 def _file(cfg: DictConfig, rng: np.random.Generator) -> Recording:
     data = cfg.data
     signal, fs = load_audio(data_path(cfg, data.path), fs=data.fs, mono=data.mono)
@@ -138,12 +149,12 @@ def _synthetic(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     return _room(cfg, signals, rng)
 
 
-@data_kind("room", needs=("duration",))
+@data_kind("room", needs=("duration",), reads=("source_dir",))
 def _room_of_files(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     return _room(cfg, _drawn(cfg, rng), rng)
 
 
-@data_kind("mix", needs=("duration",))
+@data_kind("mix", needs=("duration",), reads=("source_dir",))
 def _mix(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
     data = cfg.data
     signals = _drawn(cfg, rng)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
+import experiments.run
 from experiments.config import register, validate
 from experiments.data import DATA_KINDS
 from experiments.run import completed_metrics, run_experiment
@@ -164,13 +166,133 @@ def test_more_sources_than_the_data_have_is_a_clear_failure(tmp_path):
     assert len(completed_metrics(tmp_path / "unscored")["files"]["estimates"]) == 3
 
 
-def test_a_complete_run_is_skipped(tmp_path, capsys):
+def test_a_complete_run_is_skipped(tmp_path, caplog):
     cfg = composed([*TINY, "model=mixture"])
     first = run_experiment(cfg, tmp_path)
     stamp = (tmp_path / "metrics.json").stat().st_mtime_ns
-    assert run_experiment(cfg, tmp_path) == first
+    with caplog.at_level(logging.INFO, logger="mnmf-run"):
+        assert run_experiment(cfg, tmp_path) == first
     assert (tmp_path / "metrics.json").stat().st_mtime_ns == stamp
-    assert "skip" in capsys.readouterr().out
+    assert "skip" in caplog.text and experiments.run.last_status == "reused"
+
+
+def test_a_changed_config_makes_a_finished_run_stale(tmp_path, caplog):
+    """The demo's case: duration 5 -> 3 s must not reuse the 5 s result."""
+    out = tmp_path / "run"
+    run_experiment(composed([*TINY, "model=mixture"]), out)
+    first = completed_metrics(out)
+    changed = composed(["data.duration=1.0", *TINY[1:], "model=mixture"])
+    with caplog.at_level(logging.INFO, logger="mnmf-run"):
+        run_experiment(changed, out)
+    assert "redo" in caplog.text and "data.duration: 1.5 -> 1.0" in caplog.text
+    again = completed_metrics(out)
+    assert again["duration"] == pytest.approx(1.0) and first["duration"] == pytest.approx(1.5)
+    assert again["fingerprint"]["digest"] != first["fingerprint"]["digest"]
+    assert again["fingerprint"]["parts"]["code"] == first["fingerprint"]["parts"]["code"]
+
+
+def test_on_stale_refuse_keeps_the_old_result_and_fails(tmp_path, caplog):
+    out = tmp_path / "run"
+    run_experiment(composed([*TINY, "model=mixture"]), out)
+    before = (out / "metrics.json").read_bytes()
+    refusing = composed(["data.duration=1.0", *TINY[1:], "model=mixture", "on_stale=refuse"])
+    with caplog.at_level(logging.INFO, logger="mnmf-run"):
+        assert math.isnan(run_experiment(refusing, out))
+    assert experiments.run.last_status == "refused"
+    assert "refused" in caplog.text and "on_stale=redo" in caplog.text
+    assert (out / "metrics.json").read_bytes() == before and not (out / "failed.json").exists()
+    # on_stale itself is not part of the fingerprint: the same run with refuse is reused.
+    same = composed([*TINY, "model=mixture", "on_stale=refuse"])
+    run_experiment(same, out)
+    assert experiments.run.last_status == "reused"
+    misspelt = composed([*TINY, "model=mixture", "on_stale=keep"])
+    assert math.isnan(run_experiment(misspelt, tmp_path / "bad"))
+    error = json.loads((tmp_path / "bad" / "failed.json").read_text())["error"]
+    assert "on_stale='keep' is not valid" in error
+
+
+def test_changed_code_or_data_files_make_a_run_stale(tmp_path, caplog):
+    from mnmf.data.io import write_audio
+
+    recording = tmp_path / "rec.wav"
+    rng = np.random.default_rng(0)
+    write_audio(recording, 0.1 * rng.standard_normal((8000, 3)), 8000)
+    cfg = composed(["data=file", f"data.path={recording}", "model=mixture", *TINY[1:]])
+    out = tmp_path / "run"
+    run_experiment(cfg, out)
+    metrics = completed_metrics(out)
+    assert metrics["fingerprint"]["data_files"] == 1 and metrics["n_mics"] == 3
+    assert metrics["fs"] == 8000 and "scores" not in metrics  # any rate, nothing scored
+    # A data file rewritten since: redone.
+    write_audio(recording, 0.2 * rng.standard_normal((8000, 3)), 8000)
+    os.utime(recording, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with caplog.at_level(logging.INFO, logger="mnmf-run"):
+        run_experiment(cfg, out)
+    assert "data files changed" in caplog.text and experiments.run.last_status == "done"
+    # A result written by other code (its recorded code part differs): redone.
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["fingerprint"]["parts"]["code"] = "0" * 64
+    metrics["fingerprint"]["digest"] = "0" * 64
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mnmf-run"):
+        run_experiment(cfg, out)
+    assert "code changed" in caplog.text and experiments.run.last_status == "done"
+    # A result without a fingerprint (an older mnmf): redone too.
+    metrics = json.loads((out / "metrics.json").read_text())
+    del metrics["fingerprint"]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    run_experiment(cfg, out)
+    assert experiments.run.last_status == "done"
+
+
+def test_the_fingerprint_ignores_what_cannot_change_a_result():
+    from experiments.fingerprint import fingerprint
+
+    base = fingerprint(composed([*TINY, "model=mixture"]))
+    renamed = fingerprint(composed([*TINY, "model=mixture", "name=other", "data_root=/x"]))
+    reseeded = fingerprint(composed([*TINY, "model=mixture", "seed=1"]))
+    assert renamed["digest"] == base["digest"]
+    assert reseeded["digest"] != base["digest"]
+    assert reseeded["parts"]["code"] == base["parts"]["code"]
+    assert reseeded["parts"]["data"] == base["parts"]["data"]
+
+
+def test_run_log_holds_the_runs_log_and_files_are_readable(tmp_path):
+    out = tmp_path / "run"
+    previous = os.umask(0o022)
+    try:
+        result = run_cli(*TINY, "model=mixture", f"hydra.run.dir={out}")
+    finally:
+        os.umask(previous)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log_text = (out / "run.log").read_text()
+    assert "run " in log_text and "done " in log_text and "data:" in log_text
+    for name in ("metrics.json", "mixture.wav", "config.yaml", "estimate_1.wav"):
+        assert ((out / name).stat().st_mode & 0o777) == 0o644, name
+
+
+def test_help_is_the_apps_own():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "mnmf-run: multichannel NMF" in result.stdout
+    assert "data: " in result.stdout and "data=file" in result.stdout
+    assert "outputs/sweeps" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data=recorded", "data.path=/nonexistent"],
+        ["stft.n_fft=-5"],
+        ["++model.options.max_iter=abc"],
+    ],
+)
+def test_a_failed_single_run_exits_non_zero(overrides, tmp_path):
+    result = run_cli(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert (tmp_path / "run" / "failed.json").exists()
+    assert "FAILED" in result.stdout + result.stderr
 
 
 def test_smooth_study_task_runs_from_the_config(tmp_path):
@@ -210,14 +332,48 @@ def test_joblib_multirun_resumes_and_redoes_deleted_runs(tmp_path):
     assert len(runs) == 2 and all(completed_metrics(r) for r in runs)
     assert "Joblib" in first.stderr + first.stdout  # the joblib launcher ran the jobs
 
+    # Every finished job reports the sweep's progress, also from joblib's workers.
+    assert "sweep: 1 done, 0 failed, 1 remaining of 2" in first.stdout
+    assert "sweep finished: 2 done, 0 failed, 0 remaining of 2" in first.stdout
+    plan = json.loads((sweep / "sweep.json").read_text())
+    assert plan["total"] == 2 and len(plan["planned"]) == 2
+
     again = run_cli(*arguments)
-    assert again.stdout.count("[mnmf-run] skip") == 2
+    assert again.stdout.count("[mnmf-run][INFO] - skip") == 2
+    assert "2 done (2 reused)" in again.stdout
 
     (runs[0] / "metrics.json").unlink()
     third = run_cli(*arguments)
-    assert third.stdout.count("[mnmf-run] skip") == 1
-    assert third.stdout.count("[mnmf-run] done") == 1
+    assert third.stdout.count("[mnmf-run][INFO] - skip") == 1
+    assert third.stdout.count("[mnmf-run][INFO] - done") == 1
     assert completed_metrics(runs[0]) is not None
+
+    # The demo's stale case: a setting changed in a preset (not in the folder names, as
+    # here with the job number as folder) redoes every run of the sweep.
+    numbered = [*arguments, "hydra.sweep.subdir=${hydra.job.num}"]
+    run_cli(*numbered)
+    runs = [sweep / "0", sweep / "1"]
+    changed = [a.replace("data.duration=1.5", "data.duration=1.0") for a in numbered]
+    fourth = run_cli(*changed)
+    assert fourth.returncode == 0, fourth.stderr[-2000:]
+    assert fourth.stdout.count("stale result: config changed (data.duration: 1.5 -> 1.0)") == 2
+    assert all(completed_metrics(r)["duration"] == pytest.approx(1.0) for r in runs)
+
+
+@pytest.mark.slow
+def test_a_multirun_finishes_every_run_then_exits_non_zero(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "-m", "model=mixture,isnmf", *TINY, "++model.options.max_iter=3",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert len(list(sweep.glob("*/metrics.json"))) == 1  # isnmf ran after mixture failed
+    assert len(list(sweep.glob("*/failed.json"))) == 1
+    assert "1 of 2 run(s) failed" in result.stdout + result.stderr
+    succeeded = run_cli("-m", "model=isnmf", *TINY, "++model.options.max_iter=3",
+                        f"hydra.sweep.dir={tmp_path / 'ok'}")  # fmt: skip
+    assert succeeded.returncode == 0, succeeded.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -243,6 +399,32 @@ def test_a_run_killed_mid_way_leaves_no_valid_result_and_resumes(tmp_path):
     assert completed_metrics(out) is None
     assert not (out / "metrics.json").exists()
     # The relaunch finishes it.
+    finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert completed_metrics(out) is not None
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_finished_run_and_the_relaunch_finishes_it(tmp_path):
+    out = tmp_path / "run"
+    arguments = [
+        "data.duration=4", "model=mnmf_mu", "++model.options.max_iter=100000",
+        "++model.options.tol=0", f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", *arguments],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / ".hydra").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)  # inside the fit
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
+    assert process.wait(timeout=60) != 0
+    assert completed_metrics(out) is None and not (out / "metrics.json").exists()
     finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert completed_metrics(out) is not None

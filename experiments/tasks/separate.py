@@ -9,6 +9,7 @@ built by ``hydra.utils.instantiate``.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -29,6 +30,8 @@ from mnmf.data.synthetic import SOURCE_KINDS as SYNTHETIC_KINDS
 from mnmf.evaluation import METRICS as EVALUATION_METRICS
 from mnmf.methods import METHODS, method_options
 from mnmf.registry import check_options
+
+log = logging.getLogger("mnmf-run")
 
 OBJECTIVES = ("ΔSDR", "ΔSIR", "SDR", "SIR", "SAR", "ISR")
 
@@ -88,9 +91,16 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     references = None if isinstance(loaded, Recording) else loaded.images
     mix, fs = loaded.mix, loaded.fs
     timings["load"] = time.perf_counter() - t0
-    n_sources = cfg.model.n_sources or (None if references is None else references.shape[0])
+    n_sources = (
+        cfg.model.n_sources
+        or (None if references is None else references.shape[0])
+        or cfg.data.n_sources
+    )
     if n_sources is None:
-        raise ValueError("data without references needs model.n_sources")
+        raise ValueError(
+            "data without references needs the number of sources: set data.n_sources "
+            "(or model.n_sources)"
+        )
     # Only oracle methods and the SDR tracker look at the references; they must be one
     # per estimated source.
     matching = references is not None and references.shape[0] == n_sources
@@ -99,6 +109,11 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
             f"model.n_sources={n_sources} but the data have {references.shape[0]} sources: "
             "scoring needs one estimate per source (eval.enabled=false separates unscored)"
         )
+    log.info(
+        "data: %s (%s), %d Hz, %d channel(s), %.2f s, %s",
+        cfg.data.name, cfg.data.kind, fs, mix.shape[1], mix.shape[0] / fs,
+        "no references" if references is None else f"{references.shape[0]} reference images",
+    )  # fmt: skip
     stft = stft_settings(cfg)
     method = cfg.model.method
     options = model_options(cfg)
@@ -123,6 +138,16 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     )
     timings["separate"] = time.perf_counter() - t0
     estimates, fit = separation.images, separation.fit
+    fitted = (
+        f": {fit.n_iter} iterations, {'converged' if fit.converged else 'not converged'}, "
+        f"final cost {np.asarray(fit.cost)[-1]:.6g}"
+        if fit is not None and len(fit.cost)
+        else ""
+    )
+    log.info(
+        "method %s (model %s), %d source(s), STFT %d/%d: %.2f s%s",
+        method, cfg.model.name, n_sources, stft.n_fft, stft.hop, timings["separate"], fitted,
+    )  # fmt: skip
 
     metrics: Metrics = {
         "model": cfg.model.name,
@@ -139,6 +164,11 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
         evaluation = mnmf.evaluate(estimates, references, mixture=mix, mode=cfg.eval.mode)
         timings["evaluate"] = time.perf_counter() - t0
         order = evaluation.permutation
+        log.info(
+            "evaluate (%s): %.2f s, %s",
+            cfg.eval.mode, timings["evaluate"],
+            ", ".join(f"{key} {value:.2f}" for key, value in evaluation.summary().items()),
+        )  # fmt: skip
         metrics |= {
             "scores": {k: v.tolist() for k, v in evaluation.scores.items()},
             "mixture_scores": {k: v.tolist() for k, v in evaluation.mixture_scores.items()},

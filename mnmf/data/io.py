@@ -58,7 +58,12 @@ def write_json(path: str | os.PathLike, data: object) -> Path:
 
 
 def atomic_write(destination: Path, write: Callable[[str], object]) -> Path:
-    """Write through a temporary file in the same folder, then rename it into place."""
+    """Write through a temporary file in the same folder, then rename it into place.
+
+    The file gets the permissions a plain ``open(..., "w")`` would give it (``0o666``
+    less the process's umask, i.e. 0644 by default), not the private 0600 of the
+    temporary file, so colleagues and a web server can read results.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp"
@@ -66,11 +71,29 @@ def atomic_write(destination: Path, write: Callable[[str], object]) -> Path:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return destination
+
+
+def _umask() -> int:
+    """The process's file-creation mask.
+
+    Read from ``/proc/self/status`` where Linux offers it (no side effect); elsewhere by
+    setting it and restoring it at once.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_audio(
