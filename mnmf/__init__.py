@@ -53,7 +53,7 @@ from mnmf.engine import Callback, FitResult, IterationInfo, IterativeModel, run
 from mnmf.evaluation import Evaluation, evaluate
 from mnmf.features import Filterbank, Stft, istft, stft
 from mnmf.grouping import SourceGrouping
-from mnmf.methods import METHODS, Separation, separate, separate_with_fit
+from mnmf.methods import METHODS, Separation, SeparationError, separate, separate_with_fit
 from mnmf.separation import group_components, ratio_masks, separate_components, wiener_masks
 from mnmf.sources import Dictionary, NMFSource, SmoothNMFSource, learn_dictionary
 from mnmf.spatial import ConvolutiveEMModel, GainsModel
@@ -82,6 +82,7 @@ __all__ = [
     "NMFResult",
     "NMFSource",
     "Separation",
+    "SeparationError",
     "SmoothNMFSource",
     "SourceGrouping",
     "SourcePool",

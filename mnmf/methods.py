@@ -41,7 +41,24 @@ Methods (the registry :data:`METHODS`; ``n_components`` is always *per source*)
 
 A method of your own: a function ``(data: MethodInput, *, options...) -> MethodOutput``
 registered with ``@METHODS.register("name")`` (and ``@forwards(...)`` if it passes
-``**options`` on). Every call's options are checked once, by :func:`method_options`.
+``**options`` on, ``@requires(...)`` if it needs something of the input). Every call's
+options are checked once, by :func:`method_options`.
+
+Degenerate audio, at one boundary
+---------------------------------
+``separate`` checks the mixture (and ``references``) once, before any method runs
+(:func:`mnmf._validation.check_signal`): ragged channels, NaN/Inf, integer PCM (convert
+to floats in [-1, 1] first: its scale is ambiguous), bool/complex/object/string
+dtypes, a signal shorter than the STFT window, a (channels, samples) array, and
+references not shaped (J, samples, I) are ValueErrors naming the argument. Where the
+answer is defined it is returned: an all-zero mixture gives all-zero images
+(J, samples, I), whatever the method, without running it; a mixture whose peak is
+outside [2**-32, 2**32] is scaled by a power of two (exactly) before the method sees
+it and the images scaled back, so that no method meets powers that under- or
+overflow. Silent channels, silent sources and leading or trailing silence separate
+like any other input. Last, no estimate is ever NaN or infinite: a method whose
+numerics break down raises :class:`SeparationError` (a FloatingPointError) naming it
+and what to try.
 
 See docs/design.md, §9.
 """
@@ -49,6 +66,7 @@ See docs/design.md, §9.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -57,9 +75,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import (
-    as_float_array,
+    SeparationError,
     as_generator,
-    check_finite,
+    check_images,
+    check_signal,
     finite_real,
     positive_int,
 )
@@ -68,7 +87,7 @@ from mnmf.algorithms.nmf import fit_nmf, fit_nmf_options
 from mnmf.engine import FitResult
 from mnmf.features import FILTERBANKS, Stft, filterbank
 from mnmf.grouping import SourceGrouping
-from mnmf.peers import PEERS, peer_images, peer_options
+from mnmf.peers import PEER_SETTINGS, PEERS, check_sources, peer_images, peer_options
 from mnmf.registry import Registry, check_options, named_options
 from mnmf.separation import group_components, ratio_masks, wiener_masks
 from mnmf.sources.dictionary import Dictionary
@@ -83,7 +102,8 @@ class MethodInput:
     Attributes
     ----------
     mix : array, shape (samples, I)
-        The mixture, float64.
+        The mixture, float64, checked (finite, not silent, at least one window long)
+        and scaled by :attr:`Separation.scale`.
     X : complex array, shape (F, N, I)
         Its STFT with :attr:`stft`.
     stft : Stft
@@ -126,17 +146,28 @@ class Separation:
     stft : Stft
         Its settings (``fit.images(X, length=...)`` resynthesizes with the same ones).
     fit : FitResult or None
-        The fitted model (parameters, cost history, timings) of the NMF methods.
+        The fitted model (parameters, cost history, timings) of the NMF methods; None
+        for the others, and for a silent mixture (no model is fitted to zeros).
+    scale : float
+        What the mixture was multiplied by before the method saw it: 1, or a power of
+        two when its peak was outside [2**-32, 2**32]. ``X`` and ``fit`` describe the
+        scaled mixture (``images == fit.images(X, length=...) / scale``).
     """
 
     images: NDArray[np.float64]
     X: NDArray[np.complexfloating]
     stft: Stft
     fit: FitResult | None
+    scale: float = 1.0
 
 
 #: Separation methods by name.
 METHODS: Registry[Callable[..., MethodOutput]] = Registry("method", argument="method")
+
+#: A mixture whose peak is outside [1 / SAFE_PEAK, SAFE_PEAK] is brought to [0.5, 1) by
+#: a power of two before any method sees it: its powers would under- or overflow (a
+#: peak of 1e-100 gave NaN in FastMNMF2 and MNMF-EM, 1e-160 in every NMF method).
+SAFE_PEAK = 2.0**32
 
 
 def separate(
@@ -188,7 +219,21 @@ def separate(
     -------
     images : array, shape (J, samples, I)
         Float64 estimates on the mixture's scale, in no particular source order (the
-        evaluation solves the permutation).
+        evaluation solves the permutation); all zeros for an all-zero mixture. Always
+        finite.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, named: ``mix`` ragged, not float (integer PCM: convert to
+        floats in [-1, 1] first), with NaN/Inf, not (samples,) or (samples, I) — more
+        channels than samples, or more than 64, reads as transposed —, or shorter than
+        the STFT window; ``references`` not (J, samples, I) or not finite; an unknown
+        method or option; a method's precondition (``references`` for the oracle, at
+        most I sources for AuxIVA and ILRMA).
+    SeparationError
+        The method's numerics broke down (NaN/Inf estimates, a singular matrix); a
+        FloatingPointError. Estimates are never silently zeroed.
     """
     return separate_with_fit(
         mix,
@@ -213,11 +258,11 @@ def separate_with_fit(
     references: ArrayLike | None = None,
     **options: Any,
 ) -> Separation:
-    """:func:`separate`, returning the images with the STFT, its settings and the fit."""
-    signal = as_float_array(mix, name="mix", ndim=(1, 2)).astype(np.float64)
-    check_finite(signal, name="mix")
-    if signal.ndim == 1:
-        signal = signal[:, None]
+    """:func:`separate`, returning the images with the STFT, its settings and the fit.
+
+    The same checks and the same result as :func:`separate`, in a :class:`Separation`
+    (``fit`` is None for a silent mixture: nothing is fitted).
+    """
     n_sources = positive_int(n_sources, name="n_sources")
     function = METHODS.get(method)
     if fs is not None:
@@ -225,15 +270,17 @@ def separate_with_fit(
     settings = Stft() if stft is None else stft
     if not isinstance(settings, Stft):
         raise ValueError(f"stft must be an mnmf.Stft, got {type(settings).__name__}")
+    signal = check_signal(mix, name="mix", window=settings.n_fft, fs=fs)  # (samples, I)
     truth = None
     if references is not None:
-        truth = as_float_array(references, name="references", ndim=3).astype(np.float64)
-        if truth.shape != (n_sources, *signal.shape):
-            raise ValueError(
-                f"references must have shape (J, samples, I) = ({n_sources}, "
-                f"{signal.shape[0]}, {signal.shape[1]}), got {truth.shape}"
-            )
+        truth = check_images(references, name="references", shape=(n_sources, *signal.shape))
     check_options(options, method_options(method, options), owner=f"method {method!r}")
+    peak = float(np.max(np.abs(signal)))
+    scale = 1.0
+    if peak > 0 and not 1 / SAFE_PEAK <= peak <= SAFE_PEAK:
+        scale = float(np.ldexp(1.0, -np.frexp(peak)[1]))  # exact: a power of two
+        signal = signal * scale
+        truth = None if truth is None else truth * scale
     X = settings.analyze(signal)  # (F, N, I)
     data = MethodInput(
         mix=signal,
@@ -244,13 +291,50 @@ def separate_with_fit(
         references=truth,
         fs=fs,
     )
-    output = function(data, **options)
+    requirement = getattr(function, "requirement", None)
+    if requirement is not None:
+        requirement(data)
+    if peak == 0:  # silence: every source's image is silent, whatever the method
+        silent = np.zeros((n_sources, *signal.shape))
+        return Separation(images=silent, X=X, stft=settings, fit=None)
+    try:
+        output = function(data, **options)
+    except (np.linalg.LinAlgError, SeparationError) as error:
+        raise SeparationError(
+            f"method {method!r} failed: {error}. {_what_to_try(method, data)}"
+        ) from error
     if output.images is not None:
         images = output.images
     else:
         length = signal.shape[0]
         images = np.stack([settings.synthesize(S, length=length) for S in output.spectra])
-    return Separation(images=images, X=X, stft=settings, fit=output.fit)
+    finite = np.isfinite(images)
+    if not finite.all():
+        raise SeparationError(
+            f"method {method!r} returned {images.size - np.count_nonzero(finite)} NaN or "
+            f"infinite value(s) among its {images.size} estimates. {_what_to_try(method, data)}"
+        )
+    if scale != 1.0:
+        images = images / scale
+    return Separation(images=images, X=X, stft=settings, fit=output.fit, scale=scale)
+
+
+def _what_to_try(method: str, data: MethodInput) -> str:
+    """The advice of a :class:`SeparationError`."""
+    n_frames = data.X.shape[1]
+    advice = [
+        f"The mixture has {data.mix.shape[0]} samples ({n_frames} STFT frames) of "
+        f"{data.mix.shape[1]} channel(s). Try"
+    ]
+    if method in ("mnmf-mu", "mnmf-em"):
+        advice.append("init='random' or init='panning' (init='auto' may run a peer),")
+    if method in PEERS:
+        advice.append("fewer iterations (n_iter=...),")
+    advice.append(
+        "a longer mixture or a shorter STFT window (stft=Stft(n_fft=...)), or another "
+        "method (e.g. 'mnmf-fastmnmf')"
+    )
+    return " ".join(advice)
 
 
 def method_options(method: str, given: Mapping[str, Any] | None = None) -> set[str]:
@@ -266,6 +350,20 @@ def method_options(method: str, given: Mapping[str, Any] | None = None) -> set[s
     if forwarded is not None:
         names |= forwarded(dict(given or {}))
     return names
+
+
+def requires(check: Callable[[MethodInput], None]) -> Callable[[T], T]:
+    """Declare what a method needs of its input (a ValueError otherwise).
+
+    ``check(data)`` runs before the method, and also where the method itself is skipped
+    (a silent mixture): whether a call is valid never depends on the audio.
+    """
+
+    def decorator(function: T) -> T:
+        function.requirement = check  # type: ignore[attr-defined]
+        return function
+
+    return decorator
 
 
 def forwards(options_of: Callable[[dict[str, Any]], set[str]]) -> Callable[[T], T]:
@@ -449,10 +547,15 @@ def _mnmf_fastmnmf(
     return _mnmf(data, "mu", options | {"dictionaries": dictionaries})
 
 
-@METHODS.register("oracle-irm")
-def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
+def _needs_references(data: MethodInput) -> None:
     if data.references is None:
         raise ValueError("method 'oracle-irm' needs references= (the true images, (J, samples, I))")
+
+
+@METHODS.register("oracle-irm")
+@requires(_needs_references)
+def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
+    _needs_references(data)
     mask_power = finite_real(mask_power, name="mask_power", minimum=0.0)
     magnitudes = np.abs(np.stack([data.stft.analyze(image) for image in data.references]))
     return MethodOutput(spectra=ratio_masks(magnitudes**mask_power) * data.X[None])
@@ -460,7 +563,18 @@ def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
 
 def _register_peer(name: str) -> None:
     @forwards(lambda given: peer_options(name))
+    @requires(lambda data: check_sources(name, data.n_sources, data.mix.shape[1]))
     def peer(data: MethodInput, **options: Any) -> MethodOutput:
+        n_mics = data.X.shape[2]
+        active = int(np.count_nonzero(np.any(data.X != 0, axis=(0, 1))))
+        if not PEER_SETTINGS[name].underdetermined and active < data.n_sources:
+            warnings.warn(
+                f"{n_mics - active} of the {n_mics} channels of mix are silent: method "
+                f"{name!r} separates {active} of the {data.n_sources} sources from the "
+                f"{active} active one(s); the other estimates are zero",
+                UserWarning,
+                stacklevel=2,
+            )
         return MethodOutput(
             spectra=peer_images(data.X, data.n_sources, name, rng=data.rng, options=options)
         )

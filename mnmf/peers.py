@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mnmf._validation import SeparationError
 from mnmf.registry import accepted_options, check_options
 
 
@@ -87,6 +88,17 @@ def peer_options(method: str) -> set[str]:
     return accepted_options(getattr(pra.bss, method), skip=skip) or set()
 
 
+def check_sources(method: str, n_sources: int, n_mics: int) -> None:
+    """Refuse a peer that cannot separate ``n_sources`` from ``n_mics`` microphones."""
+    if method not in PEERS:
+        raise ValueError(f"method must be one of {list(PEERS)}, got {method!r}")
+    if not PEER_SETTINGS[method].underdetermined and n_sources > n_mics:
+        raise ValueError(
+            f"method {method!r} separates at most as many sources as microphones "
+            f"(I={n_mics}); got n_sources={n_sources}"
+        )
+
+
 def peer_images(
     X: NDArray[np.complexfloating],
     n_sources: int,
@@ -118,26 +130,57 @@ def peer_images(
     complex array, shape (J, F, N, I)
         The image of every source at every microphone; they add up to the mixture for
         AuxIVA/ILRMA with J = I (projection back, Murata et al. 2001).
+
+    Raises
+    ------
+    SeparationError
+        pyroomacoustics hit a singular matrix or returned NaN/Inf (e.g. ILRMA on a
+        handful of frames, or two identical channels).
+
+    Notes
+    -----
+    A silent microphone (an all-zero channel of ``X``) makes every spatial covariance
+    singular, and pyroomacoustics has no floor for it. Its images are zero (it received
+    nothing), so the method runs on the other channels only; AuxIVA and ILRMA then
+    separate at most as many sources as there are active channels, and the remaining
+    estimates are zero. With every channel silent, every image is zero.
     """
     import pyroomacoustics as pra
 
     options = dict(options or {})
     n_mics = X.shape[2]
-    if method not in PEERS:
-        raise ValueError(f"method must be one of {list(PEERS)}, got {method!r}")
+    check_sources(method, n_sources, n_mics)
     peer = PEER_SETTINGS[method]
-    if not peer.underdetermined and n_sources > n_mics:
-        raise ValueError(
-            f"method {method!r} separates at most as many sources as microphones "
-            f"(I={n_mics}); got n_sources={n_sources}"
-        )
     check_options(options, peer_options(method), owner=f"method {method!r}")
+    active = np.flatnonzero(np.any(X != 0, axis=(0, 1)))
+    if active.size < n_mics:  # silent microphones: see the docstring
+        images = np.zeros((n_sources, *X.shape), dtype=np.result_type(X.dtype, np.complex64))
+        separable = n_sources if peer.underdetermined else min(n_sources, active.size)
+        if active.size:
+            images[:separable][..., active] = peer_images(
+                X[..., active], separable, method, rng=rng, options=options
+            )
+        return images
     function = getattr(pra.bss, method)
     outputs = n_mics if peer.square else n_sources
     arguments = peer.defaults | options | {"n_src": outputs} | peer.fixed
     frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))  # pyroomacoustics: (N, F, I)
-    with seeded_global_numpy(rng):
-        separated = function(frames_first, **arguments)
+    with seeded_global_numpy(rng), np.errstate(all="ignore"):
+        try:
+            separated = function(frames_first, **arguments)
+        except np.linalg.LinAlgError as error:
+            raise SeparationError(
+                f"pyroomacoustics.bss.{method} hit a singular matrix on {X.shape[1]} STFT "
+                f"frames of {n_mics} channels (identical or proportional channels, or too "
+                f"few frames for it?)"
+            ) from error
+    if not np.all(np.isfinite(separated)):
+        n_bad = int(separated.size - np.count_nonzero(np.isfinite(separated)))
+        raise SeparationError(
+            f"pyroomacoustics.bss.{method} returned {n_bad} NaN or infinite value(s) on "
+            f"{X.shape[1]} STFT frames of {n_mics} channels (too few frames for it, or "
+            f"nearly dependent channels?)"
+        )
     if peer.images:  # (I, N, F, J): the model's own images
         return np.ascontiguousarray(separated.transpose(3, 2, 1, 0))
     # (N, F, J) outputs. Projection back: the least-squares scale of each output on each
