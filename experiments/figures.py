@@ -1,4 +1,9 @@
-"""Figures of one run (PNG, written atomically): spectrograms, W/H, cost, SDR track."""
+"""Figures of one run (PNG, written atomically): spectrograms, W/H, cost, SDR track.
+
+``spectrograms.png`` stacks the mixture and every estimate; ``spectrogram_estimate_j.png``
+shows estimate j alone, on the same scale (dB re the mixture's peak), so that a report
+can put each estimate's spectrogram beside its audio and compare methods side by side.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +60,27 @@ def spectrograms(X, estimates, fs, stft: mnmf.Stft) -> plt.Figure:
         axis.set_title(title, fontsize=9, loc="left")
     np.atleast_1d(axes)[-1].set_xlabel("time (s)")
     figure.colorbar(image, ax=axes, label="dB re mixture peak", fraction=0.03)
+    return figure
+
+
+def estimate_spectrogram(
+    estimate: np.ndarray, fs: int, stft: mnmf.Stft, *, peak: float, title: str
+) -> plt.Figure:
+    """One estimate at the first microphone, dB re ``peak`` (the mixture's peak power)."""
+    power = np.abs(stft.analyze(estimate[:, 0])) ** 2
+    figure, axis = plt.subplots(figsize=(5, 2.4), layout="constrained")
+    image = axis.imshow(
+        _decibels(power, peak=peak),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=-80,
+        vmax=0,
+        extent=(0, power.shape[1] * stft.frame_seconds(fs), 0, fs / 2000),
+    )
+    axis.set(xlabel="time (s)", ylabel="kHz")
+    axis.set_title(title, fontsize=9, loc="left")
+    figure.colorbar(image, ax=axis, label="dB re mixture peak", fraction=0.05)
     return figure
 
 
@@ -129,6 +155,10 @@ def run_figures(
 ) -> list[str]:
     """Every figure of a run into ``out``; returns the file names."""
     names = [save_figure(spectrograms(X, estimates, fs, stft), out / "spectrograms.png")]
+    peak = max(float(np.max(np.abs(X[:, :, 0]) ** 2)), np.finfo(float).tiny)
+    for j, estimate in enumerate(estimates):
+        figure = estimate_spectrogram(estimate, fs, stft, peak=peak, title=f"estimate {j + 1}")
+        names.append(save_figure(figure, out / f"spectrogram_estimate_{j + 1}.png"))
     if fit is not None and "W" in fit.params and "H" in fit.params:
         bank = getattr(fit, "filterbank", None)
         figure = factors(fit.params["W"], fit.params["H"], fs, stft.frame_seconds(fs), bank)

@@ -169,7 +169,10 @@ def check_signal(
     if array.ndim == 1:
         array = array[:, None]
     n_samples, n_channels = array.shape
-    if n_channels > max_channels or n_channels > n_samples:
+    # Wider than tall reads as transposed, unless even the transpose could not be
+    # analysed (a handful of samples on a few channels is just too short).
+    long_enough_transposed = window is None or n_channels >= window
+    if n_channels > max_channels or (n_channels > n_samples and long_enough_transposed):
         raise ValueError(
             f"{name} must be (samples, I) with one column per microphone (at most "
             f"{max_channels}); got shape {array.shape}, i.e. {n_channels} channels of "

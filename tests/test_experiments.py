@@ -509,3 +509,32 @@ def test_every_model_config_runs(model, tmp_path):
     run_experiment(composed(overrides), out, overrides=overrides)
     assert not (out / "failed.json").exists(), (out / "failed.json").read_text()
     assert np.isfinite(completed_metrics(out)["objective"])
+
+
+@pytest.mark.parametrize(
+    ("samples", "match"),
+    [
+        (np.zeros((8000, 2)), None),  # silent: silent estimates, a complete run
+        (0.1 * np.ones((400, 2)), "mix has 400 samples"),  # 0.05 s < the 512-sample window
+        (0.1 * np.ones((1, 2)), "mix has 1 sample "),
+        (np.full((8000, 2), np.nan), "mix contains"),
+    ],
+    ids=["silent", "short", "one-sample", "nan"],
+)
+def test_degenerate_recordings_through_the_cli_layer(samples, match, tmp_path):
+    import soundfile
+
+    recording = tmp_path / "rec.wav"
+    soundfile.write(recording, samples, 8000, subtype="FLOAT")
+    cfg = composed(["data=file", f"data.path={recording}", "model=mnmf_mu", *TINY[1:]])
+    out = tmp_path / "run"
+    objective = run_experiment(cfg, out)
+    if match is None:
+        metrics = completed_metrics(out)
+        assert metrics is not None and math.isnan(objective)
+        estimate, _ = soundfile.read(out / metrics["files"]["estimates"][0])
+        assert estimate.shape == (8000, 2) and not np.any(estimate)
+    else:
+        assert math.isnan(objective) and experiments.run.last_status == "failed"
+        error = json.loads((out / "failed.json").read_text())["error"]
+        assert error.startswith("ValueError: ") and match in error

@@ -17,7 +17,7 @@ import numpy as np
 from experiments.figures import save_figure
 from experiments.report.collect import Run, condition_of
 from experiments.report.statistics import Group, mean_ci
-from experiments.report.text import condition_labels, is_number, slug
+from experiments.report.text import canonical, condition_labels, is_number, slug
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,32 @@ def _box_plot(groups: Sequence[Group], conditions: Sequence[str]) -> plt.Figure:
     positions = np.arange(1, len(groups) + 1)
     axis.boxplot(data, positions=positions, widths=0.6)
     labels = [
-        "\n".join([group.model, *condition_labels(conditions, group.condition)]) for group in groups
+        "\n".join([group.model, *_labels(conditions, group.condition, groups)]) for group in groups
     ]
     axis.set_xticks(positions, labels, fontsize=8, rotation=0 if len(groups) <= 8 else 45)
     axis.axhline(0.0, color="0.6", linewidth=0.8)
     axis.set(ylabel="ΔSDR (dB), mean over sources", title="ΔSDR per run")
     axis.grid(True, axis="y", alpha=0.3)
     return figure
+
+
+def _labels(
+    conditions: Sequence[str], values: Sequence[object], among: Sequence[Run] | Sequence[Group]
+) -> list[str]:
+    """``key=value`` labels of the conditions that differ among the plotted runs or groups.
+
+    A key can be a condition of the report (it differs between unscored runs, say) and
+    still be the same on every curve or box of a plot; labelling it only crowds the plot.
+    """
+    shown = []
+    for index, key in enumerate(conditions):
+        seen = {
+            canonical(thing.condition[index] if isinstance(thing, Group) else thing.params.get(key))
+            for thing in among
+        }
+        if len(seen) > 1:
+            shown.append(index)
+    return condition_labels([conditions[i] for i in shown], [values[i] for i in shown])
 
 
 def _convergence_plot(runs: Sequence[Run], conditions: Sequence[str]) -> plt.Figure:
@@ -121,7 +140,7 @@ def _convergence_plot(runs: Sequence[Run], conditions: Sequence[str]) -> plt.Fig
             iterations, cost = _cost(run)
             span = float(cost.max() - cost.min())
             normalized = (cost - cost.min()) / span if span > 0 else np.zeros_like(cost)
-            label = ", ".join([*condition_labels(conditions, condition_of(run, conditions))])
+            label = ", ".join(_labels(conditions, condition_of(run, conditions), runs))
             label = f"{label}, seed {run.metrics.get('seed')}".lstrip(", ")
             axis.plot(iterations, normalized, marker=".", linewidth=1, label=label)
         axis.set(title=model, xlabel="iteration")

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
-DASH = "\u2013"  # en dash
+DASH = "\u2014"  # em dash: no value, or a value that means nothing (the mixture's SAR)
+INFINITY = "\u221e"
+MINUS = "\u2212"
 
 
 def canonical(value: Any) -> str:
@@ -57,17 +59,35 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def number(value: Any) -> str:
-    if not (is_number(value) and math.isfinite(value)):
+def number(value: Any, *, digits: int = 2) -> str:
+    """A value in dB for a table: ``digits`` decimals, ``∞``/``−∞``, else ``—``."""
+    if not is_number(value) or math.isnan(value):
         return DASH
-    return f"{0.0 if round(value, 2) == 0 else value:.2f}"  # no "-0.00"
+    if math.isinf(value):
+        return INFINITY if value > 0 else MINUS + INFINITY
+    value = 0.0 if round(value, digits) == 0 else value  # no "-0.00"
+    return f"{value:.{digits}f}"  # ASCII "-": numbers copy into a spreadsheet
 
 
 def mean_ci_text(mean: float, half: float | None) -> str:
+    """``mean ± half`` (``± —`` without a half-width); ``∞``/``−∞`` or ``—`` alone."""
     if not math.isfinite(mean):
+        return number(mean)
+    return f"{number(mean)} ± {DASH if half is None else number(half)}"
+
+
+def interval_text(interval: tuple[float, float] | None) -> str:
+    """``[low, high]`` in dB, or ``—``."""
+    if interval is None:
         return DASH
-    mean = 0.0 if round(mean, 2) == 0 else mean  # no "-0.00"
-    return f"{mean:.2f} ± {DASH if half is None else f'{half:.2f}'}"
+    return f"[{number(interval[0])}, {number(interval[1])}]"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value with 2 significant digits (``<0.001`` below), or ``—``."""
+    if p is None or not math.isfinite(p):
+        return DASH
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
 
 
 def condition_labels(conditions: Sequence[str], values: Sequence[Any]) -> list[str]:

@@ -195,7 +195,7 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
         from experiments import figures
 
         files["figures"] = figures.run_figures(
-            out, X=separation.X, estimates=estimates, fs=fs, stft=stft, fit=fit, track=track
+            out, X=separation.X, estimates=estimates[order], fs=fs, stft=stft, fit=fit, track=track
         )
     metrics["files"] = files
     return metrics
