@@ -97,6 +97,10 @@ class EvalConfig:
     enabled: bool = True
     mode: str = "images"  # bss_eval_images, or "sources" on one reference channel
     track_every: int = 0  # > 0: SDR every this many iterations (MNMF methods)
+    backend: str = "fast"  # mnmf's exact BSS Eval, or "mir_eval" (the reference, slower)
+    #: The mixture's own scores are computed once per mixture and kept in the runs'
+    #: parent folder (.cache/): every method of a sweep on that mixture reuses them.
+    cache_mixture_scores: bool = True
 
 
 @dataclass

@@ -50,7 +50,7 @@ from mnmf.data import (
 )
 from mnmf.divergence import beta_divergence, mm_exponent
 from mnmf.engine import Callback, FitResult, IterationInfo, IterativeModel, run
-from mnmf.evaluation import Evaluation, evaluate
+from mnmf.evaluation import Evaluation, evaluate, score_mixture
 from mnmf.features import Filterbank, Stft, istft, stft
 from mnmf.grouping import SourceGrouping
 from mnmf.methods import METHODS, Separation, SeparationError, separate, separate_with_fit
@@ -112,6 +112,7 @@ __all__ = [
     "ratio_masks",
     "registry",
     "run",
+    "score_mixture",
     "separate",
     "separate_components",
     "separate_with_fit",

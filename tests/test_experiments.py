@@ -538,3 +538,28 @@ def test_degenerate_recordings_through_the_cli_layer(samples, match, tmp_path):
         assert math.isnan(objective) and experiments.run.last_status == "failed"
         error = json.loads((out / "failed.json").read_text())["error"]
         assert error.startswith("ValueError: ") and match in error
+
+
+def test_the_mixtures_scores_are_computed_once_per_mixture(tmp_path, caplog, monkeypatch):
+    import mnmf.evaluation
+
+    calls = []
+    original = mnmf.evaluation.score_mixture
+    monkeypatch.setattr(
+        mnmf.evaluation, "score_mixture", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    for model in ("mixture", "isnmf"):
+        overrides = [*TINY, f"model={model}"]
+        overrides += ["++model.options.max_iter=3"] if model == "isnmf" else []
+        with caplog.at_level(logging.INFO, logger="mnmf-run"):
+            run_experiment(composed(overrides), tmp_path / model)
+    assert len(calls) == 1 and "mixture scores: cached" in caplog.text
+    first, second = (completed_metrics(tmp_path / m) for m in ("mixture", "isnmf"))
+    assert first["mixture_scores"] == second["mixture_scores"]
+    # Another mixture (another seed) is scored afresh.
+    run_experiment(composed([*TINY, "model=mixture", "seed=1"]), tmp_path / "seed1")
+    assert len(calls) == 2
+    uncached = composed([*TINY, "model=mixture", "eval.cache_mixture_scores=false"])
+    run_experiment(uncached, tmp_path / "uncached")
+    assert len(calls) == 2  # evaluate() computed them itself
+    assert completed_metrics(tmp_path / "uncached")["mixture_scores"] == first["mixture_scores"]

@@ -9,6 +9,8 @@ built by ``hydra.utils.instantiate``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import sys
@@ -24,9 +26,12 @@ from omegaconf import DictConfig
 import mnmf
 from experiments.config import TaskConfig, choice, stft_settings
 from experiments.data import DATA_KINDS, Recording, load_data
+from experiments.fingerprint import code_part
+from experiments.runfolder import read_json
 from experiments.tasks import Metrics, register_task
-from mnmf.data.io import write_audio
+from mnmf.data.io import write_audio, write_json
 from mnmf.data.synthetic import SOURCE_KINDS as SYNTHETIC_KINDS
+from mnmf.evaluation import BACKENDS as EVALUATION_BACKENDS
 from mnmf.evaluation import METRICS as EVALUATION_METRICS
 from mnmf.methods import METHODS, method_options
 from mnmf.registry import check_options
@@ -51,6 +56,7 @@ def validate(cfg: DictConfig) -> None:
     DATA_KINDS.get(data.kind).validate(cfg)
     choice(cfg.model.method, "model.method", list(METHODS))
     choice(cfg.eval.mode, "eval.mode", list(EVALUATION_METRICS))
+    choice(cfg.eval.backend, "eval.backend", list(EVALUATION_BACKENDS))
     choice(cfg.task.objective, "task.objective", OBJECTIVES)
     if cfg.task.objective == "ISR" and cfg.eval.mode != "images":
         raise ValueError("task.objective='ISR' needs eval.mode='images'")
@@ -161,7 +167,14 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     order = np.arange(n_sources)
     if matching and cfg.eval.enabled:
         t0 = time.perf_counter()
-        evaluation = mnmf.evaluate(estimates, references, mixture=mix, mode=cfg.eval.mode)
+        evaluation = mnmf.evaluate(
+            estimates,
+            references,
+            mixture=mix,
+            mode=cfg.eval.mode,
+            backend=cfg.eval.backend,
+            mixture_scores=_mixture_scores(cfg, out, references, mix),
+        )
         timings["evaluate"] = time.perf_counter() - t0
         order = evaluation.permutation
         log.info(
@@ -201,6 +214,38 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     return metrics
 
 
+def _mixture_scores(
+    cfg: DictConfig, out: Path, references: np.ndarray, mix: np.ndarray
+) -> dict[str, np.ndarray] | None:
+    """The mixture's own BSS Eval scores, computed once per mixture and setting.
+
+    Kept in ``<parent of the run folder>/.cache/mixture_scores/<key>.json`` — the sweep
+    folder in a sweep —, keyed by a SHA-256 of the signals themselves (shapes, dtypes,
+    bytes), the evaluation settings and the code's fingerprint: every method and
+    every relaunch scored on the same mixture reuses them, and a different mixture,
+    setting or code never does. None (computed by :func:`mnmf.evaluate` itself) when
+    ``eval.cache_mixture_scores`` is off.
+    """
+    if not cfg.eval.cache_mixture_scores:
+        return None
+    settings = {"mode": cfg.eval.mode, "backend": cfg.eval.backend, "code": code_part()}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for signal in (references, mix):
+        contiguous = np.ascontiguousarray(signal)
+        digest.update(f"{contiguous.shape}{contiguous.dtype}".encode())
+        digest.update(contiguous.tobytes())
+    path = out.parent / ".cache" / "mixture_scores" / f"{digest.hexdigest()}.json"
+    cached = read_json(path)
+    if cached is not None and set(cached) == set(EVALUATION_METRICS[cfg.eval.mode]):
+        log.info("mixture scores: cached (%s)", path.name[:12])
+        return {metric: np.asarray(values, dtype=np.float64) for metric, values in cached.items()}
+    scores = mnmf.evaluation.score_mixture(
+        references, mix, mode=cfg.eval.mode, backend=cfg.eval.backend
+    )
+    write_json(path, {metric: values.tolist() for metric, values in scores.items()})
+    return scores
+
+
 def _write_audio(out, mix, fs, estimates, references, order) -> dict[str, Any]:
     """Mixture, references and estimates (matched to the references), one common scale."""
     peak = max(float(np.max(np.abs(mix))), float(np.max(np.abs(estimates))), 1e-12) / 0.99
@@ -230,7 +275,7 @@ def _sdr_tracker(cfg: DictConfig, stft: mnmf.Stft, references: np.ndarray, track
         if info.iteration % cfg.eval.track_every or images is None:
             return
         estimates = np.stack([stft.synthesize(S, length=length) for S in images()])
-        scores = mnmf.evaluate(estimates, references, mode=cfg.eval.mode)
+        scores = mnmf.evaluate(estimates, references, mode=cfg.eval.mode, backend=cfg.eval.backend)
         track.append({"iteration": info.iteration, "SDR": scores.mean("SDR")})
 
     return callback
