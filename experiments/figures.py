@@ -37,6 +37,19 @@ def _decibels(
     return np.maximum(10 * np.log10(np.maximum(power / peak, 1e-30)), floor_db)
 
 
+def _show_power(axis, power: np.ndarray, *, peak: float, fs: int, stft: mnmf.Stft):
+    """A power spectrogram (F, N) in dB re ``peak`` on ``axis``: seconds × kHz, -80…0 dB."""
+    return axis.imshow(
+        _decibels(power, peak=peak),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=-80,
+        vmax=0,
+        extent=(0, power.shape[1] * stft.frame_seconds(fs), 0, fs / 2000),
+    )
+
+
 def spectrograms(X, estimates, fs, stft: mnmf.Stft) -> plt.Figure:
     """Mixture and every estimate at the first microphone, dB re the mixture's peak."""
     panels = [("mixture", np.abs(X[:, :, 0]) ** 2)]
@@ -45,17 +58,8 @@ def spectrograms(X, estimates, fs, stft: mnmf.Stft) -> plt.Figure:
         panels.append((f"estimate {j + 1}", np.abs(S) ** 2))
     peak = max(float(panels[0][1].max()), np.finfo(float).tiny)  # the mixture's, for all
     figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
-    extent = (0, X.shape[1] * stft.frame_seconds(fs), 0, fs / 2000)
     for axis, (title, power) in zip(np.atleast_1d(axes), panels, strict=True):
-        image = axis.imshow(
-            _decibels(power, peak=peak),
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            vmin=-80,
-            vmax=0,
-            extent=extent,
-        )
+        image = _show_power(axis, power, peak=peak, fs=fs, stft=stft)
         axis.set_ylabel("kHz")
         axis.set_title(title, fontsize=9, loc="left")
     np.atleast_1d(axes)[-1].set_xlabel("time (s)")
@@ -69,15 +73,7 @@ def estimate_spectrogram(
     """One estimate at the first microphone, dB re ``peak`` (the mixture's peak power)."""
     power = np.abs(stft.analyze(estimate[:, 0])) ** 2
     figure, axis = plt.subplots(figsize=(5, 2.4), layout="constrained")
-    image = axis.imshow(
-        _decibels(power, peak=peak),
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        vmin=-80,
-        vmax=0,
-        extent=(0, power.shape[1] * stft.frame_seconds(fs), 0, fs / 2000),
-    )
+    image = _show_power(axis, power, peak=peak, fs=fs, stft=stft)
     axis.set(xlabel="time (s)", ylabel="kHz")
     axis.set_title(title, fontsize=9, loc="left")
     figure.colorbar(image, ax=axis, label="dB re mixture peak", fraction=0.05)

@@ -377,7 +377,10 @@ def test_a_multirun_finishes_every_run_then_exits_non_zero(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_killed_mid_way_leaves_no_valid_result_and_resumes(tmp_path):
+@pytest.mark.parametrize(
+    "stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"]
+)  # SIGINT: what Ctrl-C sends to the terminal's process group
+def test_an_interrupted_run_leaves_no_finished_result_and_the_relaunch_finishes_it(stop, tmp_path):
     out = tmp_path / "run"
     arguments = [
         "data.duration=4", "model=mnmf_mu", "++model.options.max_iter=100000",
@@ -394,35 +397,7 @@ def test_a_run_killed_mid_way_leaves_no_valid_result_and_resumes(tmp_path):
     while not (out / ".hydra").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3.0)  # inside the fit
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert completed_metrics(out) is None
-    assert not (out / "metrics.json").exists()
-    # The relaunch finishes it.
-    finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert completed_metrics(out) is not None
-
-
-@pytest.mark.slow
-def test_ctrl_c_leaves_no_finished_run_and_the_relaunch_finishes_it(tmp_path):
-    out = tmp_path / "run"
-    arguments = [
-        "data.duration=4", "model=mnmf_mu", "++model.options.max_iter=100000",
-        "++model.options.tol=0", f"hydra.run.dir={out}",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "experiments.run", *arguments],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not (out / ".hydra").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3.0)  # inside the fit
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
+    os.killpg(process.pid, stop)
     assert process.wait(timeout=60) != 0
     assert completed_metrics(out) is None and not (out / "metrics.json").exists()
     finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
