@@ -19,8 +19,9 @@ The fingerprint has three parts, each a SHA-256 hex digest:
 ``data``
     The data files the run reads (the ``data`` settings its data kind names in
     :attr:`experiments.data.DataKind.reads` — ``data.path``, the ``data.source_dir``
-    pool —, and files named in ``model.options``): path, size and modification time of
-    each. Generated data (``synthetic``, ``sine``) read no file.
+    pool —, and files or folders named in ``model.options`` or the ``task``
+    settings): path, size and modification time of each. Generated data
+    (``synthetic``, ``sine``) read no file.
 
 ``digest`` hashes the three parts together: two runs with the same digest are the same
 run (the report counts them once).
@@ -90,7 +91,7 @@ def code_part() -> dict[str, Any]:
 
 
 def data_files(cfg: DictConfig) -> list[Path]:
-    """The files a run reads: its data settings' paths and files named in model options.
+    """The files a run reads: its data settings' paths, paths in model options and task.
 
     Folders are listed recursively (hidden files skipped); missing paths are left out
     (the run itself reports them).
@@ -102,7 +103,8 @@ def data_files(cfg: DictConfig) -> list[Path]:
         value = cfg.data.get(setting)
         if value:
             named.append(data_path(cfg, str(value)))
-    named += [data_path(cfg, text) for text in _strings(OmegaConf.to_container(cfg.model.options))]
+    for settings in (cfg.model.options, cfg.task):  # paths named in options or a task's
+        named += [data_path(cfg, text) for text in _strings(OmegaConf.to_container(settings))]
     files: set[Path] = set()
     for path in named:
         try:

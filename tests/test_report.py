@@ -951,3 +951,29 @@ def test_report_page_in_headless_chromium(tmp_path: Path) -> None:
     broken = '<img src="missing.png" alt=""><audio src="missing.wav"></audio>'
     result = browser_check(out / "report.html", tmp_path, extra=broken)
     assert result["problems"] == ["img missing.png", "audio missing.wav"], result
+
+
+def test_runs_of_other_tasks_with_a_summary_get_a_table(tmp_path):
+    """djmix runs: their summaries as mean ± CI [median] per model × condition."""
+    from experiments.report import build_report
+
+    for index, (method, effect, seed, warp) in enumerate(
+        [("multipass", "none", 0, 0.01), ("multipass", "none", 1, 0.03),
+         ("dtw", "none", 0, 0.2), ("multipass", "bass", 0, 0.05)]
+    ):  # fmt: skip
+        folder = tmp_path / f"run{index}"
+        folder.mkdir()
+        metrics = {
+            "status": "complete", "task": "djmix", "model": method, "seed": seed,
+            "summary": {"warp_mae_s": warp, "gain_error_db": 0.5},
+            "params": {"seed": seed, "task.method": method,
+                       "task.generator.effect": effect, "task.name": "djmix"},
+            "files": {},
+        }  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    out = build_report(tmp_path)
+    markdown = (out / "report.md").read_text()
+    assert "## Task djmix" in markdown
+    assert "| multipass | none | 2 | 0.02 ± 0.127 [0.02] | 0.5 ± 0 [0.5] |" in markdown
+    assert "| dtw | none | 1 | 0.2 ± — [0.2] |" in markdown
+    assert "Task djmix" in (out / "report.html").read_text()

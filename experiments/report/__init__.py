@@ -111,6 +111,7 @@ from experiments.report.statistics import (
     summarize,
     summarize_sources,
 )
+from experiments.report.task_tables import TaskTable, task_tables
 from experiments.report.text import DASH
 from experiments.runfolder import FAILED, METRICS
 from mnmf.data.io import atomic_write
@@ -131,6 +132,7 @@ __all__ = [
     "SourceGroup",
     "StartedRun",
     "Sweep",
+    "TaskTable",
     "Unfinished",
     "audio_files",
     "build_report",
@@ -149,6 +151,7 @@ __all__ = [
     "scan",
     "summarize",
     "summarize_sources",
+    "task_tables",
     "unfinished",
 ]
 
@@ -242,6 +245,7 @@ def build_report(
         sweeps=len(found.sweeps),
         warnings=warnings,
         media=media,
+        task_tables=task_tables(others),
     )
     markdown = render_markdown(context)
     page = render_html(context)

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from experiments.report.statistics import (
     SourceGroup,
     mixture_sdr_is_zero,
 )
+from experiments.report.task_tables import TaskTable
 from experiments.report.text import (
     DASH,
     canonical,
@@ -140,6 +141,7 @@ class Context:
     sweeps: int  # sweep.json files found
     warnings: list[str]
     media: Media
+    task_tables: list[TaskTable] = field(default_factory=list)
 
     def link(self, target: Path) -> str:
         """URL of ``target`` (inside the report folder) relative to it, percent-encoded."""
@@ -461,6 +463,9 @@ def render_markdown(context: Context) -> str:
                 lines.append(f"- **{row['label']}** (`{row['name']}`): " + ", ".join(links))
     if context.separations:
         lines += ["", "## Runs", "", *_markdown_table(context.runs_header(), context.runs_rows())]
+    for table in context.task_tables:
+        lines += ["", f"## Task {table.task}", "", table.sentence, ""]
+        lines += _markdown_table(table.header, table.rows)
     if context.others:
         lines += ["", "## Other runs", ""]
         for run in context.others:
@@ -544,6 +549,7 @@ def render_html(context: Context) -> str:
         "runs_header": context.runs_header(),
         "runs_rows": context.runs_rows(),
         "others": [_example(context, run) for run in context.others],
+        "task_tables": context.task_tables,
         "unfinished_title": _unfinished_title(context) if context.unfinished.count else "",
         "not_started": not_started,
         "started": started,
