@@ -5,8 +5,39 @@ the literature's evaluation and baselines.
 
 - :mod:`~mnmf.djmix.timeline`: :class:`TrackTimeline` (gain and position curves on the
   mix time axis, and the parameters they imply) and :class:`MixTruth` (``truth.json``).
+- :mod:`~mnmf.djmix.synthetic`: reference tracks (:func:`load_tracks`,
+  :func:`synthetic_tracks`) and DJ mixes with their truth (:func:`generate_mix`:
+  crossfade shapes, resampling / time-stretch / ramps, loops, jumps, EQ, effects,
+  noise), as folders (:func:`write_mix_folder`, :func:`load_mix_folder`).
 """
 
+from mnmf.djmix.synthetic import (
+    EFFECTS,
+    FADE_SHAPES,
+    TIME_SCALINGS,
+    GeneratedMix,
+    Track,
+    generate_mix,
+    load_mix_folder,
+    load_tracks,
+    synthetic_tracks,
+    write_mix_folder,
+)
 from mnmf.djmix.timeline import MixTruth, TrackTimeline, derive_parameters, resampled
 
-__all__ = ["MixTruth", "TrackTimeline", "derive_parameters", "resampled"]
+__all__ = [
+    "EFFECTS",
+    "FADE_SHAPES",
+    "TIME_SCALINGS",
+    "GeneratedMix",
+    "MixTruth",
+    "Track",
+    "TrackTimeline",
+    "derive_parameters",
+    "generate_mix",
+    "load_mix_folder",
+    "load_tracks",
+    "resampled",
+    "synthetic_tracks",
+    "write_mix_folder",
+]
