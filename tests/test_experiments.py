@@ -65,7 +65,8 @@ def test_every_preset_composes_and_validates(preset):
 def test_the_seed_presets_are_all_there():
     expected = {
         "sine", "speech_music_single_channel", "mnmf_speech", "mnmf_music", "recorded",
-        "piano", "smooth_study", "rt60_sweep", "demo", "speech_music_supervised",
+        "piano", "smooth_study", "rt60_sweep", "demo", "speech_music_supervised", "djmix",
+        "djmix_sweep",
     }  # fmt: skip
     assert expected <= set(PRESETS)
 
@@ -405,12 +406,42 @@ def test_an_interrupted_run_leaves_no_finished_result_and_the_relaunch_finishes_
     assert completed_metrics(out) is not None
 
 
+#: A short DJ mix (3 tracks of 6–8 s heard, 2–3 s crossfades) and few iterations.
+DJMIX_TINY = [
+    "task.generator.play_seconds=[6,8]", "task.generator.crossfade_seconds=[2,3]",
+    "task.generator.fs=11025", "task.hops=[2.0,1.0]", "task.overlap=4", "task.n_mels=48",
+    "task.max_iter=20",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["multipass", "multipass_nmf", "single_pass", "dtw"])
+def test_the_djmix_task_scores_every_method_against_the_truth(method, tmp_path, shared_data):
+    cfg = composed(["experiment=djmix", f"task.method={method}", *DJMIX_TINY])
+    out = tmp_path / method
+    objective = run_experiment(cfg, out)
+    metrics = completed_metrics(out)
+    assert metrics is not None, (out / "failed.json").read_text()
+    assert metrics["model"] == method and set(metrics["per_track"]) == set(metrics["tracks"])
+    assert math.isfinite(objective) and objective == metrics["summary"]["warp_mae_s"]
+    files = metrics["files"]
+    assert {"mix.wav", "truth.json", "estimate.csv"} <= {files["mixture"], files["truth"],
+                                                          files["estimate"]}  # fmt: skip
+    assert "gain.png" in files["figures"] and "warp.png" in files["figures"]
+    if method != "dtw":
+        assert any(name.startswith("activations_pass_") for name in files["figures"])
+    header = (out / "estimate.csv").read_text().splitlines()[0]
+    assert header == "track,time,gain,gain_db,position"
+
+
 def preset_runs(preset: str) -> list[list[str]]:
     """Overrides of one tiny run per model of a preset (its sweep's models, or its own)."""
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
         cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
     swept = (cfg.hydra.sweeper.get("params") or {}).get("model")
     models = str(swept).split(",") if swept else [cfg.model.name]
+    if cfg.task.name == "djmix":
+        methods = str((cfg.hydra.sweeper.get("params") or {}).get("task.method", "multipass"))
+        return [[f"task.method={method}", *DJMIX_TINY] for method in methods.split(",")]
     if cfg.task.name == "smooth_study":
         return [
             ["task.seconds=1.5", "task.fs=8000", "stft.n_fft=512", "task.components=3",

@@ -16,6 +16,7 @@ folders, skipping finished runs, failure records). Adding an experiment that is 
 |---|---|
 | ``separate`` | load or simulate a mixture, separate it, score it (BSS Eval) |
 | ``smooth_study`` | the seed talk's study of smooth IS-NMF on a recording |
+| ``djmix`` | DJ-mix transcription: each track's gain, time-warp and transitions |
 
 See docs/design.md, §10.
 """
@@ -74,4 +75,4 @@ def register_task(
 
 
 # The built-in tasks register themselves on import.
-from experiments.tasks import separate, smooth_study  # noqa: E402, F401
+from experiments.tasks import djmix, separate, smooth_study  # noqa: E402, F401

@@ -191,7 +191,10 @@ def derive_parameters(
         return TrackTimeline(name, times, gain, position, events=tuple(events), present=False)
     playing = np.flatnonzero(audible)
     start, end = float(times[playing[0]]), float(times[playing[-1]])
-    full = np.flatnonzero(gain >= 0.95 * peak)
+    # The body's level: a high quantile of the audible gains, so that one spike of an
+    # estimated curve does not move the fades.
+    body = float(np.quantile(gain[audible], 0.9))
+    full = np.flatnonzero(gain >= 0.95 * body)
     fade_in = (start, float(times[full[0]]))
     fade_out = (float(times[full[-1]]), end)
     located = np.flatnonzero(np.isfinite(position))

@@ -1,0 +1,207 @@
+"""DJ-mix transcription: the literature's errors over synthetic mixes, and the scale.
+
+``--part accuracy`` (default): for every time scaling (none, resample, stretch) × effect
+(none, bass, compression, distortion) × seed, a 3-track mix generated from
+../shared/data/djmix/tracks (synthetic tracks when absent; linear crossfades) is
+transcribed by the full method (multi-pass NMF + refinement), multi-pass NMF alone,
+single-pass NMF (the finest hop only) and the DTW baseline; each is scored with
+:func:`mnmf.djmix.evaluation.evaluate_transcription`. It prints the median over mixes
+of each mix's median over tracks, per method and per variant group (as the published
+tables: none / resampled / effects), beside the published numbers (UnmixDB v1.1).
+
+``--part scale``: synthetic mixes of 10, 30 and 60 minutes (3, 8 and 16 synthetic tracks
+of 4 minutes) decomposed by the multi-pass NMF (no refinement), each in a child process:
+wall time, time per pass, peak memory (the child's maximum resident set), against the
+targets (60 min within 10 min and 2 GiB).
+
+Usage::
+
+    python benchmarks/bench_djmix.py [--part accuracy|scale|all] [--seeds 0 1]
+        [--minutes 10 30 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "djmix" / "tracks"
+METHODS = ("full", "multipass_nmf", "single_pass", "dtw")
+TIME_SCALINGS = ("none", "resample", "stretch")
+EFFECTS = ("none", "bass", "compression", "distortion")
+SHOWN = (
+    ("warp_mae_s", "warp err s"),
+    ("within_0.1s", "≤0.1 s"),
+    ("cue_point_error_s", "cue err s"),
+    ("start_error_s", "start err s"),
+    ("speed_ratio_error_pct", "speed err %"),
+    ("gain_error_db", "gain err dB"),
+    ("gain_mae_linear", "gain MAE"),
+)
+PUBLISHED = """published (UnmixDB v1.1, medians): warp err / cue err / speed ratio / gain MAE
+  multi-pass NMF (André et al. 2024)  none 2.4 s / 1.2 s / 0.99 / 0.020;
+                                      resampled 3.8 s / 3.0 s / 0.94 / 0.028;
+                                      distortion 7.7 s / 7.2 s / 0.75 / 0.22
+  DTW + xcorr (Schwarz & Fourer)      none 0.026 s / 0.025 s / 1.00 / 0.028;
+                                      resampled 1.1 s / 0.032 s / 1.00 / 0.040;
+                                      distortion 1.8 s / 1.3 s / 1.00 / 0.12"""
+FS = 22050
+
+
+def tracks_for_accuracy(rng: np.random.Generator):
+    from mnmf.djmix import load_tracks, synthetic_tracks
+
+    if SHARED.is_dir():
+        return load_tracks(SHARED, fs=FS), str(SHARED)
+    return synthetic_tracks(3, duration=40.0, fs=FS, rng=rng), "synthetic tracks"
+
+
+def transcribe(method: str, generated, rng: np.random.Generator):
+    from mnmf.djmix.baselines import dtw_transcription
+    from mnmf.djmix.decompose import decompose_mix
+
+    if method == "dtw":
+        return dtw_transcription(generated.mix, generated.tracks, generated.fs)
+    hops = (0.5,) if method == "single_pass" else (4.0, 2.0, 1.0, 0.5)
+    result = decompose_mix(
+        generated.mix, generated.tracks, generated.fs, hops=hops, rng=rng,
+        refine=method == "full",
+    )  # fmt: skip
+    return result.tracks if method == "full" else result.nmf_tracks
+
+
+def accuracy(seeds: list[int]) -> None:
+    from mnmf.djmix import generate_mix
+    from mnmf.djmix.evaluation import evaluate_transcription
+
+    tracks, source = tracks_for_accuracy(np.random.default_rng(0))
+    print(f"# bench_djmix accuracy: 3-track mixes from {source}, {FS} Hz, seeds {seeds}")
+    rows: list[dict] = []
+    failures = 0
+    for scaling in TIME_SCALINGS:
+        for effect in EFFECTS:
+            for seed in seeds:
+                generated = generate_mix(
+                    tracks, fs=FS, rng=np.random.default_rng(seed), play_seconds=(16.0, 20.0),
+                    crossfade_seconds=(4.0, 8.0), time_scaling=scaling, effect=effect,
+                )  # fmt: skip
+                for method in METHODS:
+                    started = time.perf_counter()
+                    try:
+                        estimates = transcribe(method, generated, np.random.default_rng(seed))
+                        summary = evaluate_transcription(estimates, generated.truth).summary()
+                    except Exception as error:  # counted, never left out
+                        failures += 1
+                        print(f"FAILED {method} {scaling} {effect} seed {seed}: {error!r}")
+                        continue
+                    rows.append(
+                        {"method": method, "scaling": scaling, "effect": effect, "seed": seed,
+                         "seconds": time.perf_counter() - started, **summary}
+                    )  # fmt: skip
+    mixes = len(TIME_SCALINGS) * len(EFFECTS) * len(seeds)
+    print(f"{mixes} mixes x {len(METHODS)} methods: {len(rows)} scored, {failures} failed")
+    groups = {
+        "all": lambda r: True,
+        "none/none": lambda r: r["scaling"] == "none" and r["effect"] == "none",
+        "resampled": lambda r: r["scaling"] == "resample" and r["effect"] == "none",
+        "stretched": lambda r: r["scaling"] == "stretch" and r["effect"] == "none",
+        "effects": lambda r: r["effect"] != "none",
+        "distortion": lambda r: r["effect"] == "distortion",
+    }
+    header = f"{'group':<11} {'method':<14} {'n':>3} " + " ".join(f"{t:>11}" for _, t in SHOWN)
+    print(header + f" {'s/mix':>6}")
+    for group, keep in groups.items():
+        for method in METHODS:
+            chosen = [r for r in rows if r["method"] == method and keep(r)]
+            if not chosen:
+                continue
+            cells = []
+            for key, _ in SHOWN:
+                values = [r.get(key, math.nan) for r in chosen]
+                finite = [v for v in values if isinstance(v, float | int) and math.isfinite(v)]
+                cells.append(f"{np.median(finite):>11.4g}" if finite else f"{'-':>11}")
+            seconds = np.median([r["seconds"] for r in chosen])
+            print(
+                f"{group:<11} {method:<14} {len(chosen):>3} "
+                + " ".join(cells)
+                + f" {seconds:>6.1f}"
+            )
+    print("values: median over mixes of each mix's median over tracks")
+    print(PUBLISHED)
+
+
+def scale_child(minutes: float) -> None:
+    """Decompose one synthetic mix; print a JSON line with timings (runs in a child)."""
+    from mnmf.djmix import generate_mix, synthetic_tracks
+    from mnmf.djmix.decompose import decompose_mix
+
+    rng = np.random.default_rng(0)
+    n_tracks = max(3, round(16 * minutes / 60))
+    play = 60.0 * minutes / n_tracks
+    tracks = synthetic_tracks(n_tracks, duration=play * 1.25 + 10.0, fs=FS, rng=rng)
+    generated = generate_mix(
+        tracks, fs=FS, rng=rng, play_seconds=(0.95 * play, 1.05 * play),
+        crossfade_seconds=(8.0, 16.0), time_scaling="resample",
+    )  # fmt: skip
+    del tracks
+    started = time.perf_counter()
+    result = decompose_mix(generated.mix, generated.tracks, FS, rng=rng, refine=False)
+    total = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
+    print(json.dumps({
+        "minutes": generated.mix.shape[0] / FS / 60, "tracks": n_tracks, "seconds": total,
+        "passes": [[p.hop, p.seconds] for p in result.passes], "peak_gib": peak,
+    }))  # fmt: skip
+
+
+def scale(minutes: list[float]) -> None:
+    print("# bench_djmix scale: synthetic mixes (tracks resampled within ±8 %), multi-pass NMF")
+    print(
+        f"{'minutes':>7} {'tracks':>6} {'wall s':>8} {'peak GiB':>8}  seconds per pass (hop s: s)"
+    )
+    for length in minutes:
+        child = subprocess.run(
+            [sys.executable, __file__, "--scale-child", str(length)],
+            capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
+        if child.returncode != 0 or not lines:
+            print(f"{length:>7g} FAILED (exit {child.returncode}): {child.stderr.strip()[-300:]}")
+            continue
+        found = json.loads(lines[-1])
+        passes = ", ".join(f"{hop:g}: {seconds:.1f}" for hop, seconds in found["passes"])
+        print(
+            f"{found['minutes']:>7.1f} {found['tracks']:>6} {found['seconds']:>8.1f} "
+            f"{found['peak_gib']:>8.2f}  {passes}"
+        )
+    print("targets: 60 min within 600 s wall and 2 GiB peak (peak = the child's max RSS, "
+          "incl. generating the mix)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("accuracy", "scale", "all"), default="accuracy")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0, 60.0])
+    parser.add_argument("--scale-child", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scale_child is not None:
+        scale_child(args.scale_child)
+        return
+    if args.part in ("accuracy", "all"):
+        accuracy(args.seeds)
+    if args.part in ("scale", "all"):
+        scale(args.minutes)
+
+
+if __name__ == "__main__":
+    main()
