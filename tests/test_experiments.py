@@ -569,3 +569,46 @@ def test_the_mixtures_scores_are_computed_once_per_mixture(tmp_path, caplog, mon
     run_experiment(uncached, tmp_path / "uncached")
     assert len(calls) == 2  # evaluate() computed them itself
     assert completed_metrics(tmp_path / "uncached")["mixture_scores"] == first["mixture_scores"]
+
+
+def test_the_djmix_task_reads_a_folder_with_extra_silent_and_other_rate_tracks(tmp_path):
+    """A mix folder whose tracks/ holds a track not in the mix, a silent one and one at
+    another rate: the absent ones are reported absent (no crash), the log says what was
+    resampled; an empty tracks/ and a too-short mix are clear failures."""
+    import soundfile
+
+    from mnmf.data.io import resample
+    from mnmf.djmix import generate_mix, synthetic_tracks, write_mix_folder
+
+    rng = np.random.default_rng(0)
+    tracks = synthetic_tracks(3, duration=14.0, fs=11025, rng=rng)
+    generated = generate_mix(
+        tracks[:2], fs=11025, rng=rng, play_seconds=(8.0, 9.0), crossfade_seconds=(2.0, 3.0)
+    )
+    folder = write_mix_folder(tmp_path / "mix", generated)
+    soundfile.write(folder / "tracks" / "unused.wav", tracks[2].audio, 11025)
+    soundfile.write(folder / "tracks" / "silent.wav", np.zeros(11025 * 10), 11025)
+    other_rate = resample(tracks[0].audio, 11025, 8000)
+    (folder / "tracks" / f"{tracks[0].name}.wav").unlink()
+    soundfile.write(folder / "tracks" / f"{tracks[0].name}.wav", other_rate, 8000)
+    overrides = [f"task.mix_folder={folder}", "task.hops=[2.0,1.0,0.5]", "task.overlap=4"]
+    out = tmp_path / "run"
+    run_experiment(composed(["experiment=djmix", *overrides]), out)
+    metrics = completed_metrics(out)
+    assert metrics is not None, (out / "failed.json").read_text()
+    assert metrics["tracks"]["unused"]["present"] is False
+    assert metrics["tracks"]["silent"]["present"] is False
+    assert metrics["tracks"][tracks[1].name]["present"] is True
+    assert metrics["per_track"][tracks[1].name]["warp_mae_s"] < 0.5
+
+    empty = tmp_path / "empty"
+    (empty / "tracks").mkdir(parents=True)
+    soundfile.write(empty / "mix.wav", np.zeros(11025), 11025)
+    run_experiment(composed(["experiment=djmix", f"task.mix_folder={empty}"]), tmp_path / "e")
+    error = json.loads((tmp_path / "e" / "failed.json").read_text())["error"]
+    assert "no audio files" in error and not (tmp_path / "e" / "metrics.json").exists()
+
+    short = composed(["experiment=djmix", f"task.mix_folder={folder}", "task.hops=[60.0,1.0]"])
+    run_experiment(short, tmp_path / "s")
+    error = json.loads((tmp_path / "s" / "failed.json").read_text())["error"]
+    assert "hops" in error

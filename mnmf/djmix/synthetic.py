@@ -75,6 +75,7 @@ generator's state before the first draw: the same seed gives the identical mix.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -92,6 +93,8 @@ from scipy.signal import butter, lfilter, resample_poly, sosfilt
 from mnmf._validation import as_generator, check_choice, finite_real, positive_int
 from mnmf.data.io import load_audio, resample, write_audio
 from mnmf.djmix.timeline import MixTruth, TrackTimeline
+
+log = logging.getLogger("mnmf.djmix")
 
 __all__ = [
     "EFFECTS",
@@ -195,9 +198,26 @@ def load_tracks(folder: str | os.PathLike, *, fs: int | None = None) -> list[Tra
         raise ValueError(f"folder: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {source}")
     tracks = []
     for path in files:
-        audio, rate = load_audio(path, fs=fs, mono=True)
+        audio, rate = _read_mono(path, fs=fs)
         tracks.append(Track(path.stem, np.ascontiguousarray(audio, dtype=np.float64), rate))
     return tracks
+
+
+def _read_mono(path: Path, *, fs: int | None) -> tuple[NDArray[np.float64], int]:
+    """An audio file as mono at ``fs`` (its own rate if None), saying in the log what
+    was done to it (down-mixed from several channels, resampled)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio file {path}: {error}") from None
+    audio, rate = load_audio(path, fs=fs, mono=True)
+    if info.channels > 1:
+        log.info("%s: down-mixed %d channels to mono", path.name, info.channels)
+    if rate != info.samplerate:
+        log.info("%s: resampled from %d Hz to %d Hz", path.name, info.samplerate, rate)
+    return audio, rate
 
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -1016,7 +1036,7 @@ def load_mix_folder(
     mix_file = source / "mix.wav"
     if not mix_file.is_file():
         raise ValueError(f"folder {source} has no mix.wav")
-    mix, rate = load_audio(mix_file, fs=fs, mono=True)
+    mix, rate = _read_mono(mix_file, fs=fs)
     tracks = load_tracks(source / "tracks", fs=rate)
     truth_file = source / "truth.json"
     truth = MixTruth.read(truth_file) if truth_file.is_file() else None
