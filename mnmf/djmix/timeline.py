@@ -169,11 +169,15 @@ def derive_parameters(
     Returns
     -------
     TrackTimeline
-        ``start``/``end``: first and last audible time; ``fade_in``: from ``start`` to
-        the first time the gain reaches 95 % of its peak; ``fade_out``: from the last
-        such time to ``end``; ``cue_point``: the position at the first audible time with
-        a finite position; ``speed_ratio``: the median of the position's slope where
-        audible (jumps excluded by the median); ``position`` set to NaN where not
+        ``start``/``end``: where the fade-in's (fade-out's) line — linear gain between
+        10 % and 90 % of the body's level, the 90th percentile of the audible gains —
+        crosses zero, when that is before (after) the first (last) audible time, which
+        a silence gate puts late (early) in a fade; otherwise that audible time;
+        ``fade_in``: from ``start`` to the first time the gain reaches 95 % of the
+        body's level; ``fade_out``: from the last such time to ``end``;
+        ``cue_point``: the position at ``start``, carried back from the first located
+        frame at the track's speed; ``speed_ratio``: the median of the position's slope
+        where audible (jumps excluded by the median); ``position`` set to NaN where not
         audible. A track never audible is ``present=False`` with NaN parameters.
     """
     times = np.asarray(times, dtype=np.float64)
@@ -190,18 +194,30 @@ def derive_parameters(
     if not audible.any():
         return TrackTimeline(name, times, gain, position, events=tuple(events), present=False)
     playing = np.flatnonzero(audible)
-    start, end = float(times[playing[0]]), float(times[playing[-1]])
     # The body's level: a high quantile of the audible gains, so that one spike of an
     # estimated curve does not move the fades.
     body = float(np.quantile(gain[audible], 0.9))
     full = np.flatnonzero(gain >= 0.95 * body)
-    fade_in = (start, float(times[full[0]]))
-    fade_out = (float(times[full[-1]]), end)
+    start, end = float(times[playing[0]]), float(times[playing[-1]])
+    fade_in_stop, fade_out_start = float(times[full[0]]), float(times[full[-1]])
+    # Where a fade ramps over several frames, its line (in linear gain) crossing zero
+    # dates the fade's start (end) better than the first (last) frame above the silence
+    # threshold, which a -40 dB gate puts a fraction of the fade late (early).
+    start = min(start, _extrapolated_edge(times, gain, body, playing[0], full[0], default=start))
+    end = max(end, _extrapolated_edge(times, gain, body, full[-1], playing[-1], default=end))
     located = np.flatnonzero(np.isfinite(position))
-    cue_point = float(position[located[0]]) if located.size else math.nan
     slopes = np.diff(position) / np.diff(times)
     slopes = slopes[np.isfinite(slopes)]
     speed_ratio = float(np.median(slopes)) if slopes.size else math.nan
+    cue_point = math.nan
+    if located.size:
+        # The position at the start, carried back from the first located frame at the
+        # track's speed (the position is unknown where the gain is below the gate).
+        plausible = math.isfinite(speed_ratio) and 0.5 <= speed_ratio <= 2.0
+        speed = speed_ratio if plausible else 1.0
+        cue_point = float(position[located[0]] - speed * (times[located[0]] - start))
+    fade_in = (start, max(fade_in_stop, start))
+    fade_out = (min(fade_out_start, end), end)
     return TrackTimeline(
         name=name,
         times=times,
@@ -215,6 +231,26 @@ def derive_parameters(
         speed_ratio=speed_ratio,
         events=tuple(events),
     )
+
+
+def _extrapolated_edge(
+    times: NDArray, gain: NDArray, body: float, first: int, last: int, *, default: float
+) -> float:
+    """Zero crossing of the line through a fade's gains between 10 % and 90 % of the body.
+
+    ``first``/``last`` bound the fade (frame indices); ``default`` is kept when the fade
+    has fewer than 3 such frames (a cut) or its line does not cross zero nearby.
+    """
+    span = slice(first, last + 1)
+    ramp = (gain[span] >= 0.1 * body) & (gain[span] <= 0.9 * body)
+    if np.count_nonzero(ramp) < 3:
+        return default
+    slope, intercept = np.polyfit(times[span][ramp], gain[span][ramp], 1)
+    if slope == 0:
+        return default
+    crossing = float(-intercept / slope)
+    length = float(times[last] - times[first]) + 1e-9
+    return crossing if abs(crossing - default) <= 0.5 * length else default
 
 
 @dataclass(frozen=True)
