@@ -10,20 +10,26 @@ of each mix's median over tracks, per method and per variant group (as the publi
 tables: none / resampled / effects), beside the published numbers (UnmixDB v1.1).
 
 ``--part scale``: synthetic mixes of 10, 30 and 60 minutes (3, 8 and 16 synthetic tracks
-of 4 minutes) decomposed by the multi-pass NMF (no refinement), each in a child process:
-wall time, time per pass, peak memory (the child's maximum resident set), against the
-targets (60 min within 10 min and 2 GiB).
+of 4 minutes) decomposed by the multi-pass NMF (no refinement): one child process
+generates the mix (saved to a temporary folder), then a child per run loads and
+decomposes it — the audio in float64 (as generated) and in float32 (as read from audio
+files), and for ``--dense-minutes`` with every pass a dense fit (the reference): wall time,
+time per pass (and a progress line per pass on stderr), the share of H the passes store
+(block-sparse after the first), peak memory of the decomposing child (its maximum
+resident set, the loaded mix and tracks included), against the targets (60 min within
+10 min and 2 GiB).
 
 Usage::
 
     python benchmarks/bench_djmix.py [--part accuracy|scale|all] [--seeds 0 1]
-        [--minutes 10 30 60]
+        [--minutes 10 30 60] [--dense-minutes 10 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import resource
@@ -139,11 +145,15 @@ def accuracy(seeds: list[int]) -> None:
     print(PUBLISHED)
 
 
-def scale_child(minutes: float) -> None:
-    """Decompose one synthetic mix; print a JSON line with timings (runs in a child)."""
-    from mnmf.djmix import generate_mix, synthetic_tracks
-    from mnmf.djmix.decompose import decompose_mix
+def scale_generate(minutes: float, folder: str) -> None:
+    """Generate one synthetic mix into ``folder`` (.npy files); print a JSON line (a child).
 
+    Generating holds the source tracks, their time-scaled copies and the mix at once:
+    it runs in its own process so that the decomposition's peak is measured alone.
+    """
+    from mnmf.djmix import generate_mix, synthetic_tracks
+
+    started = time.perf_counter()
     rng = np.random.default_rng(0)
     n_tracks = max(3, round(16 * minutes / 60))
     play = 60.0 * minutes / n_tracks
@@ -153,38 +163,106 @@ def scale_child(minutes: float) -> None:
         crossfade_seconds=(8.0, 16.0), time_scaling="resample",
     )  # fmt: skip
     del tracks
-    started = time.perf_counter()
-    result = decompose_mix(generated.mix, generated.tracks, FS, rng=rng, refine=False)
-    total = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
+    out = Path(folder)
+    np.save(out / "mix.npy", generated.mix)
+    for k, track in enumerate(generated.tracks):
+        np.save(out / f"track{k:03d}.npy", np.asarray(track.audio, dtype=np.float64))
+    (out / "rng.json").write_text(json.dumps(rng.bit_generator.state))
     print(json.dumps({
-        "minutes": generated.mix.shape[0] / FS / 60, "tracks": n_tracks, "seconds": total,
-        "passes": [[p.hop, p.seconds] for p in result.passes], "peak_gib": peak,
+        "seconds": time.perf_counter() - started, "tracks": n_tracks,
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }))  # fmt: skip
 
 
-def scale(minutes: list[float]) -> None:
+def scale_child(folder: str, mode: str) -> None:
+    """Decompose the mix of ``folder``; print a JSON line with timings (runs in a child).
+
+    ``mode``: "float64" (the audio as generated) or "float32" (as read from audio
+    files), or "dense": float64 with every pass a dense fit (``SPARSE_PASSES = False``),
+    the reference where it fits. The child's peak resident set (``peak_gib``) covers
+    loading the mix and its tracks and the whole decomposition; ``input_gib`` is the
+    resident set once they are loaded.
+    """
+    import mnmf.djmix.decompose
+    from mnmf.djmix.decompose import decompose_mix
+
+    dtype = "float32" if mode == "float32" else "float64"
+    mnmf.djmix.decompose.SPARSE_PASSES = mode != "dense"
+
+    source = Path(folder)
+    mix = np.load(source / "mix.npy").astype(dtype, copy=False)
+    tracks = [
+        (path.stem, np.load(path).astype(dtype, copy=False), FS)
+        for path in sorted(source.glob("track*.npy"))
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    rng.bit_generator.state = json.loads((source / "rng.json").read_text())
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="  %(message)s")
+    started = time.perf_counter()
+    result = decompose_mix(mix, tracks, FS, rng=rng, refine=False)
+    total = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
+    print(json.dumps({
+        "minutes": mix.shape[0] / FS / 60, "tracks": len(tracks), "seconds": total,
+        "passes": [[p.hop, p.seconds] for p in result.passes], "peak_gib": peak,
+        "input_gib": loaded, "mode": mode,
+        "stored": [[sum(H.nnz for H in p.H), sum(H.shape[0] * H.shape[1] for H in p.H)]
+                   for p in result.passes],
+    }))  # fmt: skip
+
+
+def _child(*arguments: str) -> tuple[dict | None, str]:
+    """Run this script as a child; its stderr (progress per pass) passes through."""
+    child = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        return None, f"FAILED (exit {child.returncode}, its stderr above)"
+    return json.loads(lines[-1]), ""
+
+
+def scale(minutes: list[float], dense_minutes: list[float]) -> None:
+    import tempfile
+
     print("# bench_djmix scale: synthetic mixes (tracks resampled within ±8 %), multi-pass NMF")
     print(
-        f"{'minutes':>7} {'tracks':>6} {'wall s':>8} {'peak GiB':>8}  seconds per pass (hop s: s)"
+        f"{'minutes':>7} {'tracks':>6} {'audio':>7} {'wall s':>8} {'peak GiB':>8} {'input':>6} "
+        f"{'gen GiB':>7}"
+        "  seconds per pass (hop s: s) [stored % of dense H]"
     )
     for length in minutes:
-        child = subprocess.run(
-            [sys.executable, __file__, "--scale-child", str(length)],
-            capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
-        if child.returncode != 0 or not lines:
-            print(f"{length:>7g} FAILED (exit {child.returncode}): {child.stderr.strip()[-300:]}")
-            continue
-        found = json.loads(lines[-1])
-        passes = ", ".join(f"{hop:g}: {seconds:.1f}" for hop, seconds in found["passes"])
-        print(
-            f"{found['minutes']:>7.1f} {found['tracks']:>6} {found['seconds']:>8.1f} "
-            f"{found['peak_gib']:>8.2f}  {passes}"
-        )
-    print("targets: 60 min within 600 s wall and 2 GiB peak (peak = the child's max RSS, "
-          "incl. generating the mix)")  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="bench_djmix_") as folder:
+            generated, error = _child("--scale-generate", str(length), folder)
+            if generated is None:
+                print(f"{length:>7g} generation {error}")
+                continue
+            modes = ["float64", "float32"] + (["dense"] if length in dense_minutes else [])
+            for dtype in modes:
+                found, error = _child("--scale-child", folder, dtype)
+                if found is None:
+                    print(f"{length:>7g} {dtype} {error}")
+                    continue
+                passes = ", ".join(
+                    f"{hop:g}: {seconds:.1f} [{100 * stored / max(cells, 1):.2g} %]"
+                    for (hop, seconds), (stored, cells) in zip(
+                        found["passes"], found["stored"], strict=True
+                    )
+                )
+                print(
+                    f"{found['minutes']:>7.1f} {found['tracks']:>6} {dtype:>7} "
+                    f"{found['seconds']:>8.1f} {found['peak_gib']:>8.2f} "
+                    f"{found['input_gib']:>6.2f} {generated['peak_gib']:>7.2f}  {passes}",
+                    flush=True,
+                )
+    print(
+        "targets: 60 min within 600 s wall and 2 GiB peak. peak = the decomposing child's max "
+        "RSS, the mix and tracks it loads included ('audio': their dtype, float32 as read "
+        "from files; 'input' = RSS once loaded); generating the mix runs in its own child "
+        "('gen GiB'); 'dense' = float64 audio, every pass a dense fit (the reference)"
+    )
 
 
 def main() -> None:
@@ -192,15 +270,23 @@ def main() -> None:
     parser.add_argument("--part", choices=("accuracy", "scale", "all"), default="accuracy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0, 60.0])
-    parser.add_argument("--scale-child", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--dense-minutes", type=float, nargs="*", default=[10.0, 30.0],
+        help="lengths also decomposed with dense passes (the reference, where it fits)",
+    )  # fmt: skip
+    parser.add_argument("--scale-child", nargs=2, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-generate", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_generate is not None:
+        scale_generate(float(args.scale_generate[0]), args.scale_generate[1])
+        return
     if args.scale_child is not None:
-        scale_child(args.scale_child)
+        scale_child(*args.scale_child)
         return
     if args.part in ("accuracy", "all"):
         accuracy(args.seeds)
     if args.part in ("scale", "all"):
-        scale(args.minutes)
+        scale(args.minutes, args.dense_minutes)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,15 @@ and resized to the next, finer grid; its zeros become the next pass's H mask, an
 multiplicative updates keep them zero. Only the band around each track's path
 survives to the finest pass.
 
+Scale (an hour-long mix at fine hops has ~10⁸–10⁹ cells of H, a few % of them in the
+band): the first pass is a dense fit; every later pass stores only the band, as a
+``scipy.sparse`` matrix, and is fitted by :class:`mnmf.djmix.sparse.BandedNMFSource`
+through ``fit_nmf(V, source_model=..., algorithm="sparse-mu")`` (MU statistics only at
+the stored entries; the same numbers as the dense fit to rounding). Filtering and
+resizing work on dense crops around each H_i's non-zeros, never on a whole H_i. The
+records hold H_i and masks as ``scipy.sparse.csc_array``. Each pass is logged (logger
+``mnmf.djmix.decompose``, INFO: seconds, iterations, stored share of H).
+
 Every quantity of the result is in the *gain units* of the tracks: ``H_i`` is scaled back
 through the column normalization of ``W_i`` so that its column sums are ``g²``.
 """
@@ -24,21 +33,26 @@ through the column normalization of ``W_i`` so that its column sums are ``g²``.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.ndimage as ndimage
+import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
 from mnmf._validation import as_generator, positive_int
 from mnmf.algorithms.nmf import fit_nmf
 from mnmf.data.io import resample
 from mnmf.djmix.features import MelFrontEnd
+from mnmf.djmix.sparse import BandedNMFSource
 from mnmf.djmix.timeline import TrackTimeline, derive_parameters
+
+logger = logging.getLogger(__name__)
 
 #: Gaussian blur (in frames of the pass) applied to H_i between passes.
 BLUR_SIGMA = 1.0
@@ -65,10 +79,12 @@ class PassRecord:
         Mix frame times (s).
     track_times : list of arrays, shape (K_i,)
         Track frame times (s) of every track.
-    H : list of arrays, shape (K_i, N)
-        Every track's activations in gain units (column sums are g²), after the fit.
-    mask : list of bool arrays, shape (K_i, N)
-        The entries the fit was allowed to use (the previous pass's surviving band).
+    H : list of scipy.sparse.csc_array, shape (K_i, N)
+        Every track's activations in gain units (column sums are g²), after the fit;
+        only the entries the fit could use are stored (``.toarray()`` for a dense one).
+    mask : list of bool scipy.sparse.csc_array, shape (K_i, N)
+        The entries the fit was allowed to use (the previous pass's surviving band;
+        the valid track frames at the first pass).
     noise_activations : array, shape (noise_components, N)
         Activations of the free noise part (W_a of unit-sum columns).
     cost : array
@@ -82,8 +98,8 @@ class PassRecord:
     window: float
     times: NDArray[np.float64]
     track_times: list[NDArray[np.float64]]
-    H: list[NDArray[np.float64]]
-    mask: list[NDArray[np.bool_]]
+    H: list[scipy.sparse.csc_array]
+    mask: list[scipy.sparse.csc_array]
     noise_activations: NDArray[np.float64]
     cost: NDArray[np.float64]
     n_iter: int
@@ -145,7 +161,7 @@ class DJMixResult:
 @dataclass(frozen=True)
 class _Reference:
     name: str
-    audio: NDArray[np.float64]  # mono, at the mix's rate
+    audio: NDArray[np.floating]  # mono, at the mix's rate (float64, or float32 as given)
 
 
 def decompose_mix(
@@ -228,8 +244,8 @@ def decompose_mix(
         )
 
     front = MelFrontEnd(fs, n_mels)
-    mix_short = front.short_mel(signal)
-    track_short = [front.short_mel(ref.audio) for ref in references]
+    mix_short = front.short_mel(signal, dtype=SHORT_MEL_DTYPE)
+    track_short = [front.short_mel(ref.audio, dtype=SHORT_MEL_DTYPE) for ref in references]
     passes: list[PassRecord] = []
     previous: _PassState | None = None
     for index, hop in enumerate(hops):
@@ -253,6 +269,13 @@ def decompose_mix(
         )
         passes.append(state.record)
         previous = state
+        stored = sum(H.nnz for H in state.record.H)
+        cells = sum(H.shape[0] * H.shape[1] for H in state.record.H)
+        logger.info(
+            "pass %d/%d (hop %g s): %.1f s, %d iterations, H stores %d of %d entries (%.2g %%)",
+            index + 1, len(hops), state.record.hop, state.record.seconds, state.record.n_iter,
+            stored, cells, 100 * stored / max(cells, 1),
+        )  # fmt: skip
 
     final = passes[-1]
     estimates = _estimates(final, previous, threshold_db=threshold_db)
@@ -279,10 +302,10 @@ def decompose_mix(
 
         final_tracks, diagnostics = refine_tracks(
             front,
-            mix_short,
+            np.asarray(mix_short, dtype=np.float64),
             signal.size,
-            track_short,
-            [ref.audio for ref in references],
+            [np.asarray(short, dtype=np.float64) for short in track_short],
+            [np.asarray(ref.audio, dtype=np.float64) for ref in references],
             nmf_tracks,
             hop=final.hop,
             threshold_db=threshold_db,
@@ -321,9 +344,17 @@ def _with_line_speed(timeline: TrackTimeline, *, hop: float) -> TrackTimeline:
 
 
 # ---------------------------------------------------------------------- input checks
-def _mono(audio: ArrayLike, *, name: str) -> NDArray[np.float64]:
+def _mono(audio: ArrayLike, *, name: str) -> NDArray[np.floating]:
+    """Mono samples: float64, or float32 kept as given (never copied for it).
+
+    An hour of float64 audio is 635 MB: float32 input stays float32 here, and the
+    analysis (:meth:`MelFrontEnd.short_mel`) widens it block by block, which gives
+    exactly the spectrogram of its float64 copy.
+    """
     try:
-        array = np.asarray(audio, dtype=np.float64)
+        array = np.asarray(audio)
+        if array.dtype != np.float32 or array.ndim != 1:
+            array = np.asarray(audio, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of samples") from None
     if array.ndim == 2:
@@ -332,7 +363,8 @@ def _mono(audio: ArrayLike, *, name: str) -> NDArray[np.float64]:
         raise ValueError(
             f"{name} must have shape (samples,) or (samples, channels), got {array.shape}"
         )
-    if not np.all(np.isfinite(array)):
+    step = 1 << 22  # checked in blocks: no full-length boolean temporary
+    if not all(np.isfinite(array[i : i + step]).all() for i in range(0, array.size, step)):
         raise ValueError(f"{name} contains NaN or infinite samples")
     return array
 
@@ -357,7 +389,9 @@ def _references(tracks: Sequence[Any], fs: int) -> list[_Reference]:
         if mono.size == 0:
             raise ValueError(f"tracks[{position}].audio is empty")
         track_fs = positive_int(track_fs, name=f"tracks[{position}].fs")
-        references.append(_Reference(str(name), resample(mono, track_fs, fs)))
+        references.append(
+            _Reference(str(name), mono if track_fs == fs else resample(mono, track_fs, fs))
+        )
     return references
 
 
@@ -374,14 +408,38 @@ def _check_hops(hops: Sequence[float]) -> list[float]:
 
 
 # ---------------------------------------------------------------------- one pass
+#: Storage of the short-frame mel spectrograms the passes pool (computed in float64):
+#: float32 halves the largest arrays of an hour-long decomposition (mix and tracks:
+#: ~0.35 GiB in float64) for a 6e-8 relative rounding of each short frame. The
+#: refinement reads them in float64.
+SHORT_MEL_DTYPE: type = np.float32
+
+#: Fit the passes after the first with the block-sparse source model
+#: (:class:`mnmf.djmix.sparse.BandedNMFSource`): only the surviving band of each H_i is
+#: stored and updated. False fits every pass with the dense MU (same numbers to
+#: rounding, memory and time O(K · N)); kept for comparisons and tests.
+SPARSE_PASSES = True
+
+
 @dataclass
 class _PassState:
     record: PassRecord
-    filtered: list[NDArray[np.float64]] | None  # per track, gain units, for the next pass
+    filtered: list[list[_Crop]] | None  # per track, gain units, for the next pass
     noise_templates: NDArray[np.float64]
     noise_activations: NDArray[np.float64]  # raw (unit-sum W_a)
     mix_mean: float
-    raw_activations: NDArray[np.float64]  # (K, N) as fitted, W of unit-sum columns
+    raw_track_power: NDArray[np.float64]  # (M, N): column sums of each fitted H_i (raw)
+    raw_total_power: NDArray[np.float64]  # (N,): column sums of the whole fitted H (raw)
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """A dense block ``values`` of a track × mix-frame matrix at ``rows`` × ``cols``."""
+
+    rows: slice
+    cols: slice
+    values: Any  # scipy.sparse.csr_array (filtered H_i), or a dense array (resized)
+    shape: tuple[int, int]  # of the whole matrix
 
 
 def _run_pass(
@@ -425,61 +483,95 @@ def _run_pass(
         norms.append(np.where(ok, norm, 0.0))
         valid.append(ok)
     sizes = [block.shape[1] for block in blocks]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     n_track_rows = int(offsets[-1])
     K = n_track_rows + noise_components
+    fixed = np.zeros(K, dtype=bool)
+    fixed[:n_track_rows] = True
 
-    mask = np.ones((K, n_frames), dtype=bool)
-    for i, ok in enumerate(valid):
-        mask[offsets[i] : offsets[i + 1]] &= ok[:, None]
-    options: dict[str, Any] = {}
     if previous is None:
-        W_given = np.hstack(blocks)
+        mask = np.ones((K, n_frames), dtype=bool)
+        for i, ok in enumerate(valid):
+            mask[offsets[i] : offsets[i + 1]] &= ok[:, None]
+        fit = fit_nmf(
+            V, K, W=np.hstack(blocks), fix_W=fixed, H_mask=mask, beta=0.0, max_iter=max_iter,
+            tol=tol, rng=rng, progress=progress, n_threads=1,
+        )  # fmt: skip
+        H_fit = scipy.sparse.csc_array(np.asarray(fit.H, dtype=np.float64))
+        pattern = scipy.sparse.csc_array(mask)
     else:
-        H_init = np.zeros((K, n_frames))
-        for i, band in enumerate(previous.filtered or []):
-            resized = _resize(band, previous.record.hop, hop_seconds, sizes[i], n_frames)
-            rows = slice(offsets[i], offsets[i + 1])
-            H_init[rows] = resized * norms[i][:, None]
+        # The previous pass's surviving band, resized to this grid: the start values and
+        # the pattern (an entry left out, like a False H_mask entry, stays zero).
+        rows, cols, values = [], [], []
+        for i, crops in enumerate(previous.filtered or []):
+            for crop in _resize_crops(crops, previous.record.hop, hop_seconds, sizes[i], n_frames):
+                r, c = np.nonzero(crop.values)
+                v = crop.values[r, c] * norms[i][r + crop.rows.start]
+                keep = v > 0
+                rows.append(r[keep] + crop.rows.start + offsets[i])
+                cols.append(c[keep] + crop.cols.start)
+                values.append(v[keep])
         mean = float(V.mean())
         if noise_components:
             noise = _resize_time(
                 previous.noise_activations, previous.record.hop, hop_seconds, n_frames
             )
             noise *= mean / max(previous.mix_mean, np.finfo(float).tiny)
-            H_init[n_track_rows:] = np.maximum(noise, 1e-3 * mean)
-        mask &= H_init > 0
-        H_init[~mask] = 0
+            noise = np.maximum(noise, 1e-3 * mean)
+            r, c = np.nonzero(noise > 0)
+            rows.append(r + n_track_rows)
+            cols.append(c)
+            values.append(noise[r, c])
+        empty = [np.zeros(0, dtype=int)]  # nothing survived and no noise part
+        H_start = scipy.sparse.csc_array(
+            (
+                np.concatenate(values or [np.zeros(0)]),
+                (np.concatenate(rows or empty), np.concatenate(cols or empty)),
+            ),
+            shape=(K, n_frames),
+        )
+        H_start.sort_indices()
+        pattern = H_start.astype(bool)
         W_given = (
             np.hstack([*blocks, previous.noise_templates])
             if noise_components
             else np.hstack(blocks)
         )
-        options["H"] = H_init
-    fixed = np.zeros(K, dtype=bool)
-    fixed[:n_track_rows] = True
-    fit = fit_nmf(
-        V,
-        K,
-        W=W_given,
-        fix_W=fixed,
-        H_mask=mask,
-        beta=0.0,
-        max_iter=max_iter,
-        tol=tol,
-        rng=rng,
-        progress=progress,
-        n_threads=1,
-        **options,
-    )
-    H_raw = np.asarray(fit.H, dtype=np.float64)
+        if SPARSE_PASSES:
+            source = BandedNMFSource(W_given, H_start, fix_W=fixed)
+            fit = fit_nmf(
+                V, source_model=source, algorithm="sparse-mu", beta=0.0, max_iter=max_iter,
+                tol=tol, rng=rng, progress=progress, n_threads=1,
+            )  # fmt: skip
+            H_fit = scipy.sparse.csc_array(fit.H)
+        else:
+            dense_start = H_start.toarray()
+            fit = fit_nmf(
+                V, K, W=W_given, fix_W=fixed, H=dense_start, H_mask=dense_start > 0, beta=0.0,
+                max_iter=max_iter, tol=tol, rng=rng, progress=progress, n_threads=1,
+            )  # fmt: skip
+            H_fit = scipy.sparse.csc_array(np.asarray(fit.H, dtype=np.float64))
+        del H_start
+    H_fit.sort_indices()
+    H_rows = scipy.sparse.csr_array(H_fit)  # row slices of the tracks
+    mask_rows = scipy.sparse.csr_array(pattern)
     H_gain = []
     masks = []
+    track_power = np.zeros((len(blocks), n_frames))
     for i in range(len(blocks)):
-        rows = slice(offsets[i], offsets[i + 1])
+        rows_i = slice(offsets[i], offsets[i + 1])
+        raw = scipy.sparse.csc_array(H_rows[rows_i])
+        raw.sort_indices()
+        track_power[i] = raw.sum(axis=0)
         scale = np.divide(1.0, norms[i], out=np.zeros_like(norms[i]), where=norms[i] > 0)
-        H_gain.append(H_raw[rows] * scale[:, None])
-        masks.append(mask[rows].copy())
+        gain = raw.copy()
+        gain.data = gain.data * scale[gain.indices]
+        H_gain.append(gain)
+        mask_i = scipy.sparse.csc_array(mask_rows[rows_i])
+        mask_i.sort_indices()
+        masks.append(mask_i)
+    noise_raw = np.asarray(H_rows[n_track_rows:].toarray(), dtype=np.float64)
+    total_power = np.asarray(H_fit.sum(axis=0), dtype=np.float64).ravel()
     filtered = None
     if not last:
         filtered = _filter_bands(
@@ -495,7 +587,7 @@ def _run_pass(
         track_times=[np.arange(size) * hop_seconds for size in sizes],
         H=H_gain,
         mask=masks,
-        noise_activations=H_raw[n_track_rows:].copy(),
+        noise_activations=noise_raw.copy(),
         cost=np.asarray(fit.cost),
         n_iter=int(fit.n_iter),
         seconds=time.perf_counter() - started,
@@ -504,9 +596,10 @@ def _run_pass(
         record=record,
         filtered=filtered,
         noise_templates=np.asarray(fit.W[:, n_track_rows:], dtype=np.float64),
-        noise_activations=H_raw[n_track_rows:].copy(),
+        noise_activations=noise_raw,
         mix_mean=float(V.mean()),
-        raw_activations=H_raw,
+        raw_track_power=track_power,
+        raw_total_power=total_power,
     )
 
 
@@ -548,51 +641,122 @@ def line_footprints(max_speed_deviation: float, length: int) -> list[NDArray[np.
     return footprints
 
 
+def _support_crops(
+    H: scipy.sparse.csc_array, margin_rows: int, margin_cols: int
+) -> list[tuple[slice, slice]]:
+    """Boxes (rows, cols) covering the non-zeros of ``H`` with margins, disjoint in columns.
+
+    Runs of non-empty columns closer than ``2 · margin_cols`` share a box; each box
+    spans its columns' non-zero rows, both widened by the margins (clipped to H).
+    """
+    n_rows, n_cols = H.shape
+    counts = np.diff(H.indptr)
+    nonempty = np.flatnonzero(counts > 0)
+    if nonempty.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(nonempty) > 2 * margin_cols + 1)
+    starts = np.concatenate([[nonempty[0]], nonempty[breaks + 1]])
+    stops = np.concatenate([nonempty[breaks], [nonempty[-1]]]) + 1
+    boxes = []
+    for first, stop in zip(starts, stops, strict=True):
+        rows = H.indices[H.indptr[first] : H.indptr[stop]]
+        boxes.append(
+            (
+                slice(
+                    max(0, int(rows.min()) - margin_rows),
+                    min(n_rows, int(rows.max()) + margin_rows + 1),
+                ),
+                slice(max(0, int(first) - margin_cols), min(n_cols, int(stop) + margin_cols)),
+            )
+        )
+    return boxes
+
+
 def _filter_bands(
-    H_gain: list[NDArray[np.float64]],
+    H_gain: list[scipy.sparse.csc_array],
     *,
     max_speed_deviation: float,
     line_frames: int,
     threshold_db: float,
-) -> list[NDArray[np.float64]]:
-    """Line enhancement (max of grey openings), blur and dB threshold of every H_i."""
+) -> list[list[_Crop]]:
+    """Line enhancement (max of grey openings), blur and dB threshold of every H_i.
+
+    Computed on dense crops around the non-zeros of each H_i only: an opening never
+    exceeds its input (it is zero where H_i is), and the margins hold the reach of the
+    openings, of the blur and of the next pass's bilinear resize, so the crops give the
+    numbers a whole-matrix computation gives.
+    """
     footprints = line_footprints(max_speed_deviation, line_frames)
-    enhanced = []
+    reach_rows = max(f.shape[0] for f in footprints) // 2
+    reach_cols = line_frames // 2
+    blur = int(4.0 * BLUR_SIGMA + 0.5)  # gaussian_filter's default truncate
+    enhanced: list[list[_Crop]] = []
     for H in H_gain:
-        if H.size == 0 or not H.any():
-            enhanced.append(np.zeros_like(H))
-            continue
-        opened = np.zeros_like(H)
-        for footprint in footprints:
-            np.maximum(opened, ndimage.grey_opening(H, footprint=footprint), out=opened)
-        enhanced.append(ndimage.gaussian_filter(opened, BLUR_SIGMA, mode="constant"))
-    overall = max((float(E.max(initial=0.0)) for E in enhanced), default=0.0)
+        H = H.copy()
+        H.eliminate_zeros()
+        crops = []
+        for rows, cols in _support_crops(H, 2 * reach_rows + blur + 2, 2 * reach_cols + blur + 2):
+            block = H[rows, cols].toarray()
+            opened = np.zeros_like(block)
+            for footprint in footprints:
+                np.maximum(opened, ndimage.grey_opening(block, footprint=footprint), out=opened)
+            blurred = ndimage.gaussian_filter(opened, BLUR_SIGMA, mode="constant")
+            # Sparse from here on: the band is a few % of a crop, and every track's
+            # crops are held until the next pass reads them.
+            crops.append(_Crop(rows, cols, scipy.sparse.csr_array(blurred), H.shape))
+        enhanced.append(crops)
+    peaks = [
+        max((float(c.values.data.max(initial=0.0)) for c in crops), default=0.0)
+        for crops in enhanced
+    ]
+    overall = max(peaks, default=0.0)
     factor = 10 ** (threshold_db / 10)
-    for E in enhanced:
-        threshold = max(float(E.max(initial=0.0)), overall) * factor
-        E[threshold > E] = 0.0
-        if threshold <= 0:
-            E[...] = 0.0
+    for crops, peak in zip(enhanced, peaks, strict=True):
+        threshold = max(peak, overall) * factor
+        for crop in crops:
+            E = crop.values
+            E.data[threshold > E.data] = 0.0
+            if threshold <= 0:
+                E.data[...] = 0.0
+            E.eliminate_zeros()
     return enhanced
 
 
-def _resize(
-    band: NDArray[np.float64], old_hop: float, new_hop: float, n_rows: int, n_cols: int
-) -> NDArray[np.float64]:
-    """Bilinear resampling of an H_i (track × mix frames) onto another hop's grid.
+def _resize_crops(
+    crops: list[_Crop], old_hop: float, new_hop: float, n_rows: int, n_cols: int
+) -> Iterator[_Crop]:
+    """Bilinear resampling of an H_i's crops onto another hop's grid (n_rows × n_cols).
 
     Frame ``k`` of either grid is at ``k · hop`` seconds on both axes, so the new grid's
-    frame ``k'`` reads the old grid at ``k' · new_hop / old_hop`` (clipped to its end).
+    frame ``k'`` reads the old grid at ``k' · new_hop / old_hop`` (clipped to the old
+    grid's end). A crop's zero margins make the result on the new frames that read it
+    equal to resampling the whole matrix; other new frames are 0. One dense crop at a
+    time.
     """
-    if band.size == 0 or not band.any():
-        return np.zeros((n_rows, n_cols))
     ratio = new_hop / old_hop
-    rows = np.minimum(np.arange(n_rows) * ratio, band.shape[0] - 1)
-    cols = np.minimum(np.arange(n_cols) * ratio, band.shape[1] - 1)
-    grid = np.meshgrid(rows, cols, indexing="ij")
-    out = ndimage.map_coordinates(band, grid, order=1, mode="nearest")
-    out[out < 0] = 0.0
-    return out
+    for crop in crops:
+        if crop.values.nnz:
+            resized = _resize_crop(crop, ratio, n_rows, n_cols)
+            if resized is not None:
+                yield resized
+
+
+def _resize_crop(crop: _Crop, ratio: float, n_rows: int, n_cols: int) -> _Crop | None:
+    full_rows, full_cols = crop.shape
+    y = np.minimum(np.arange(n_rows) * ratio, full_rows - 1)
+    x = np.minimum(np.arange(n_cols) * ratio, full_cols - 1)
+    chosen_rows = np.flatnonzero((y >= crop.rows.start) & (y <= crop.rows.stop - 1))
+    chosen_cols = np.flatnonzero((x >= crop.cols.start) & (x <= crop.cols.stop - 1))
+    if chosen_rows.size == 0 or chosen_cols.size == 0:
+        return None
+    grid = np.meshgrid(
+        y[chosen_rows] - crop.rows.start, x[chosen_cols] - crop.cols.start, indexing="ij"
+    )
+    values = ndimage.map_coordinates(crop.values.toarray(), grid, order=1, mode="nearest")
+    values[values < 0] = 0.0
+    rows = slice(int(chosen_rows[0]), int(chosen_rows[-1]) + 1)
+    cols = slice(int(chosen_cols[0]), int(chosen_cols[-1]) + 1)
+    return _Crop(rows, cols, values, (n_rows, n_cols))
 
 
 def _resize_time(
@@ -614,29 +778,26 @@ def _estimates(
     argmax = np.full((n_tracks, n_frames), np.nan)
     com = np.full((n_tracks, n_frames), np.nan)
     local = np.full((n_tracks, n_frames), np.nan)
-    total = state.raw_activations.sum(axis=0) if state is not None else np.zeros(n_frames)
+    total = state.raw_total_power if state is not None else np.zeros(n_frames)
     relative = np.zeros((n_tracks, n_frames))
-    offset = 0
-    for i, H in enumerate(record.H):
+    for i, matrix in enumerate(record.H):
+        H = scipy.sparse.csc_array(matrix)
+        H.sort_indices()
         rows = H.shape[0]
         if state is not None:
-            share = state.raw_activations[offset : offset + rows].sum(axis=0)
+            share = state.raw_track_power[i]
             relative[i] = np.divide(share, total, out=np.zeros(n_frames), where=total > 0)
-        offset += rows
-        power = H.sum(axis=0)
+        power = np.asarray(H.sum(axis=0), dtype=np.float64).ravel()
         gain[i] = np.sqrt(np.maximum(power, 0.0))
         if rows == 0:
             continue
-        best = np.argmax(H, axis=0)
+        best = np.asarray(H.argmax(axis=0)).ravel()
         index = np.arange(rows, dtype=np.float64)
         located = power > 0
         argmax[i, located] = best[located] * record.hop
         centre = np.divide(H.T @ index, power, out=np.zeros(n_frames), where=located)
         com[i, located] = centre[located] * record.hop
-        for n in np.flatnonzero(located):
-            lo, hi = max(0, best[n] - LOCAL_HALF_WIDTH), min(rows, best[n] + LOCAL_HALF_WIDTH + 1)
-            weights = H[lo:hi, n]
-            local[i, n] = float(weights @ index[lo:hi]) / float(weights.sum()) * record.hop
+        local[i] = _local_centre(H, best, located) * record.hop
     # Where a track plays: its energy share of the model (median over ~2 s) reaches
     # PRESENCE_SHARE somewhere, and stays above PRESENCE_SHARE_LOW around it (hysteresis).
     # Elsewhere its activations are the NMF's leftovers (a quiet track can show a large
@@ -663,3 +824,32 @@ def _estimates(
         "position_com": com,
         "position_local_com": local,
     }
+
+
+def _local_centre(
+    H: scipy.sparse.csc_array, best: NDArray[np.intp], located: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Centre of mass (frames) of each column of H within ±LOCAL_HALF_WIDTH of ``best``.
+
+    NaN where not ``located``. ``H`` is canonical CSC: its entries sorted by
+    ``column · rows + row``, so every (row, column) is looked up by one search.
+    """
+    rows, n_cols = H.shape
+    columns = np.flatnonzero(located)
+    out = np.full(n_cols, np.nan)
+    if columns.size == 0:
+        return out
+    keys = np.repeat(np.arange(n_cols, dtype=np.int64), np.diff(H.indptr)) * rows + H.indices
+    moment = np.zeros(columns.size)
+    weight = np.zeros(columns.size)
+    for offset in range(-LOCAL_HALF_WIDTH, LOCAL_HALF_WIDTH + 1):
+        row = best[columns].astype(np.int64) + offset
+        inside = (row >= 0) & (row < rows)
+        query = columns.astype(np.int64) * rows + row
+        position = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+        found = inside & (keys[position] == query)
+        values = np.where(found, H.data[position], 0.0)
+        moment += values * row
+        weight += values
+    out[columns] = moment / weight
+    return out

@@ -73,7 +73,9 @@ class MelFrontEnd:
         object.__setattr__(self, "short_hop", n_fft // 4)
         object.__setattr__(self, "filterbank", bank)
 
-    def short_mel(self, x: NDArray[np.float64], *, pitch: float = 1.0) -> NDArray[np.float64]:
+    def short_mel(
+        self, x: NDArray[np.floating], *, pitch: float = 1.0, dtype: type = np.float64
+    ) -> NDArray[np.floating]:
         """Mel band powers of short frames centred at ``j · short_hop``.
 
         Parameters
@@ -83,26 +85,40 @@ class MelFrontEnd:
         pitch : float
             Read the bands as if ``x`` were played ``pitch`` times faster with its pitch
             (resampled): band b holds what ``x`` has at its frequencies ``/ pitch``.
+        dtype : float64 or float32
+            Storage of the result (computed in float64): float32 halves the memory of an
+            hour of frames (159 MB in float64 at 22.05 kHz) for a 6e-8 relative rounding.
 
         Returns
         -------
         array, shape (n_mels, J)
             ``J = ceil(samples / short_hop) + 1`` frames (zero padding at both ends).
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
+        if x.ndim != 1:
+            raise ValueError(f"x must be a mono signal of shape (samples,), got {x.shape}")
         n_fft, hop = self.n_fft, self.short_hop
         n_frames = int(np.ceil(x.size / hop)) + 1
-        padded = np.zeros((n_frames - 1) * hop + n_fft)
-        padded[n_fft // 2 : n_fft // 2 + x.size] = x
         window = np.sin(np.pi * (np.arange(n_fft) + 0.5) / n_fft)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
         weights = self.filterbank.weights if pitch == 1.0 else self.shifted_weights(pitch)
-        out = np.empty((weights.shape[0], n_frames))
+        # Column-major: long_mel's product reads short.T as a C-contiguous (J, F) array
+        # without a copy.
+        out = np.empty((weights.shape[0], n_frames), dtype=dtype, order="F")
         step = 512
+        # Frame j covers x[j·hop − n_fft/2, j·hop + n_fft/2) (zeros outside x): each block
+        # of frames reads its own zero-padded float64 stretch of x, never a padded copy
+        # of all of it (an hour of audio is 635 MB in float64).
         for start in range(0, n_frames, step):
-            block = np.fft.rfft(frames[start : start + step] * window, axis=1)
+            count = min(step, n_frames - start)
+            first = start * hop - n_fft // 2
+            stretch = np.zeros((count - 1) * hop + n_fft)
+            lo, hi = max(first, 0), min(first + stretch.size, x.size)
+            if hi > lo:
+                stretch[lo - first : hi - first] = x[lo:hi]
+            frames = np.lib.stride_tricks.sliding_window_view(stretch, n_fft)[::hop][:count]
+            block = np.fft.rfft(frames * window, axis=1)
             power = block.real**2 + block.imag**2
-            out[:, start : start + step] = weights @ power.T
+            out[:, start : start + count] = weights @ power.T
         return out
 
     def shifted_weights(self, pitch: float) -> NDArray[np.float64]:
@@ -179,4 +195,22 @@ class MelFrontEnd:
         """
         n_frames = (max(n_samples, 1) - 1) // hop + 1
         pool = self.pooling(short.shape[1], hop=hop, window=window, n_frames=n_frames)
-        return np.asarray((pool.T @ short.T).T)
+        by_frame = scipy.sparse.csr_array(pool.T)  # (N, J): row n pools long frame n
+        short_t = short.T  # (J, F), C-contiguous for column-major ``short``
+        out = np.empty((n_frames, short.shape[0]))
+        step = 1024
+        # Blocks of long frames, each reading only its run of short frames, widened to
+        # float64 there (float32 ``short`` is never copied whole); the same sums, in the
+        # same order, as one product.
+        for start in range(0, n_frames, step):
+            block = by_frame[start : start + step]
+            if block.nnz == 0:
+                out[start : start + step] = 0.0
+                continue
+            first, last = int(block.indices.min()), int(block.indices.max()) + 1
+            local = scipy.sparse.csr_array(
+                (block.data, block.indices - first, block.indptr),
+                shape=(block.shape[0], last - first),
+            )
+            out[start : start + step] = local @ np.asarray(short_t[first:last], dtype=np.float64)
+        return out.T

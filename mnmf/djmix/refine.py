@@ -1,36 +1,55 @@
 """Sub-frame refinement of the multi-pass NMF's warps, and a gain refit on the alignment.
 
 The NMF gives, per finest frame, a position in the track (sub-frame but noisy, with
-outliers where the track is faint). A DJ plays a track at a constant speed between
-events, so each track's warp is taken as one line ``τ(t) = c + s · t``:
+outliers where the track is faint, and smeared over the analysis window around jumps
+and loops). Between events a DJ plays a track at a constant speed (or ramps it), so each
+track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
 
 1. a first robust line through the NMF positions where the track is loud (Theil–Sen,
-   then least squares on the inliers — :func:`fit_warp`); in a fade the gain ramps
-   inside each analysis window, which biases positions towards the louder side;
-2. the line is refined on the onset-strength envelopes (spectral flux of the short
-   mel frames, ≈ 23 ms hop): short windows (2 s, every second) of the mix's envelope
-   are cross-correlated with the track's envelope read along the line, over lags of
-   ± two NMF hops; the peak (parabolic interpolation) moves the line's position there;
-   a robust line through those positions is the refined warp (twice);
-3. the gains are refitted on the aligned tracks: per frame, non-negative least squares
-   of the mix's mel power on the tracks' mel powers read along their warps (relative
-   weights, ≈ log-spectral error), each track's spectrum read at pitch ``s`` (speed
-   and pitch changed together, e.g. resampled) or at pitch 1 (time-stretched),
-   whichever fits its body better; only within the play segment the NMF found
-   (widened by a few seconds).
+   then least squares on the inliers — :func:`fit_warp`);
+2. segmentation on the onset-strength envelopes (spectral flux of the short mel frames,
+   ≈ 23 ms hop): 1 s windows of the mix's envelope, every 0.125 s over the play the NMF
+   found, are correlated with the track's envelope read along a base line shifted by
+   every offset within ± 8 s (base speeds 1 ± ``max_speed_deviation`` in 9 steps and the
+   NMF's; the one whose path scores best is kept); window scores are weighted by the
+   NMF gain (faint windows carry little evidence) and lowered by the distance to the NMF
+   positions (a weak prior against the music's repetitions); a Viterbi path through the
+   offsets (a one-offset drift is cheap, any other move costs :data:`JUMP_PENALTY`)
+   splits the play at its discontinuities (moves > 0.25 s; pieces whose fitted models
+   differ by less than 0.5 s — ``detect_events``' ``min_jump_s`` — are merged back);
+3. each piece is fitted on its windows' sub-frame positions (parabolic peak): a robust
+   line, or a quadratic ``τ = a + b t + c t²`` (a speed ramp) when a long piece bends
+   by more than 10 ms and the quadratic lowers the residual 1.5-fold; pieces shorter
+   than 4 s take the speed of the nearest long piece and fit their offset only; each
+   discontinuity is placed at the envelope frame where reading the track along the next
+   piece starts to explain the mix better than along the previous one; then every
+   piece's offset is refined by one cross-correlation over the whole piece (± 4 frames);
+   a warp of one constant-speed piece is refined as before (2 s windows every second,
+   twice). The discontinuities are the timeline's ``events``, labelled as the generator
+   means them (:func:`label_events`);
+4. the gains are refitted on the aligned tracks: per frame, non-negative least squares
+   of the mix's mel power on the tracks' mel powers read along their piecewise warps
+   (relative weights, ≈ log-spectral error), each track's spectrum read at pitch ``s``
+   (its median speed: speed and pitch changed together, e.g. resampled) or at pitch 1
+   (time-stretched), whichever fits its body better; only within the play segment the
+   NMF found (widened by a few seconds).
 
-Limits: one play segment per track (no loops or jumps: events would need a piecewise
-fit); the refit assumes the mix is the sum of the tracks' powers (no EQ/effect model).
+Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
+but the curve interpolates across it over one frame); a repetitive track can still be
+read at a period's offset where the NMF prior is weak; the refit assumes the mix is the
+sum of the tracks' powers (no EQ/effect model).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.ndimage as ndimage
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import nnls
 
 from mnmf.djmix.features import MelFrontEnd
@@ -51,6 +70,34 @@ XCORR_MIN = 0.3
 XCORR_INLIER_SECONDS = 0.05
 #: The gain refit looks this many seconds beyond the NMF's play segment.
 MARGIN_SECONDS = 3.0
+#: Piecewise warp (jumps and loops): offsets from the base line searched (track s),
+#: analysis windows (s) and their spacing, the DP's penalty for a discontinuity and
+#: for a drift step (in units of normalized correlation).
+PIECE_RANGE = 8.0
+PIECE_WINDOW = 1.0
+PIECE_STEP = 0.125
+JUMP_PENALTY = 2.0
+DRIFT_PENALTY = 0.02
+#: A path move larger than this (track s) splits the warp into segments; detected
+#: events smaller than MIN_EVENT_SECONDS are dropped (as detect_events' min_jump_s).
+SPLIT_SECONDS = 0.25
+MIN_EVENT_SECONDS = 0.5
+#: Segments shorter than this (mix s) take their speed from the longest segment.
+MIN_LINE_SECONDS = 4.0
+#: A quadratic (speed ramp) replaces a segment's line when it is at least this long,
+#: bends by more than QUAD_MIN_BEND s and lowers the residual RMS by QUAD_GAIN.
+QUAD_MIN_SECONDS = 6.0
+QUAD_MIN_BEND = 0.01
+QUAD_GAIN = 1.5
+#: A backward skip of at most this (track s) is labelled a loop (a repeated section).
+LOOP_MAX_SECONDS = 2.05
+#: Base speeds tried: 1 ± max_speed_deviation in 2·SPEED_STEPS + 1 steps (and the NMF's).
+SPEED_STEPS = 4
+#: The NMF's positions as a weak prior: PRIOR_WEIGHT per track s away, capped.
+PRIOR_WEIGHT = 0.1
+PRIOR_CAP = 3.0
+#: Window scores are weighted by the NMF gain re this fraction of its peak (at most 1).
+LOUD_FRACTION = 0.25
 #: Refitted gains below this (dB re the track's peak) outside the run around the peak are
 #: leakage of the least squares (the aligned track explains a little of the others).
 LEAK_DB = -26.0
@@ -90,6 +137,317 @@ def fit_warp(
         slope, intercept = np.polyfit(times[inliers], positions[inliers], 1)
         inliers = np.abs(positions - (intercept + slope * times)) <= INLIER_HOPS * hop
     return float(slope), float(intercept), inliers
+
+
+@dataclass(frozen=True)
+class PiecewiseWarp:
+    """A warp made of pieces: ``τ(t) = polyval(coefficients[k], t)`` on piece k.
+
+    Attributes
+    ----------
+    breaks : array, shape (K - 1,)
+        Mix times (s) where piece k + 1 starts (increasing).
+    coefficients : list of arrays
+        Per piece, polynomial coefficients in ``t`` (mix s), highest degree first
+        (degree 1: constant speed; 2: a linear speed ramp).
+    """
+
+    breaks: NDArray[np.float64]
+    coefficients: list[NDArray[np.float64]]
+
+    def __call__(self, t: ArrayLike) -> NDArray[np.float64]:
+        t = np.asarray(t, dtype=np.float64)
+        piece = np.searchsorted(self.breaks, t, side="right")
+        out = np.empty_like(t)
+        for k, coefficients in enumerate(self.coefficients):
+            chosen = piece == k
+            out[chosen] = np.polyval(coefficients, t[chosen])
+        return out
+
+    def speed(self, t: float) -> float:
+        """Track seconds per mix second at mix time ``t``."""
+        k = int(np.searchsorted(self.breaks, t, side="right"))
+        return float(np.polyval(np.polyder(self.coefficients[k]), t))
+
+
+def _offset_scores(
+    mix_env: NDArray[np.float64],
+    track_env: NDArray[np.float64],
+    frame: float,
+    base: tuple[float, float],
+    centres: NDArray[np.float64],
+    offsets: NDArray[np.float64],
+    window: float,
+) -> NDArray[np.float64]:
+    """Normalized correlation (W, L) of the mix's envelope around each centre with the
+    track's read along ``intercept + slope · t + offset`` (0 where undefined)."""
+    slope, intercept = base
+    mix_times = np.arange(mix_env.size) * frame
+    track_times = np.arange(track_env.size) * frame
+    scores = np.zeros((centres.size, offsets.size))
+    half = window / 2
+    for w, centre in enumerate(centres):
+        chosen = np.flatnonzero(np.abs(mix_times - centre) <= half)
+        if chosen.size < 8:
+            continue
+        m = mix_env[chosen] - mix_env[chosen].mean()
+        grid = (intercept + slope * mix_times[chosen])[None, :] + offsets[:, None]
+        reads = np.interp(grid, track_times, track_env, left=0.0, right=0.0)
+        reads -= reads.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(reads, axis=1) * np.linalg.norm(m)
+        scores[w] = np.divide(reads @ m, norms, out=np.zeros(offsets.size), where=norms > 0)
+    return scores
+
+
+def _best_path(
+    scores: NDArray[np.float64], *, jump: float, drift: float
+) -> tuple[NDArray[np.intp], float]:
+    """Viterbi path through ``scores`` (W, L): staying costs nothing, a move of one
+    offset ``drift``, any other move ``jump``; the path maximizes score minus costs."""
+    n_windows, n_offsets = scores.shape
+    back = np.zeros((n_windows, n_offsets), dtype=np.intp)
+    total = scores[0].copy()
+    index = np.arange(n_offsets)
+    for w in range(1, n_windows):
+        best_prev = int(np.argmax(total))
+        candidates = np.stack(
+            [
+                total,
+                np.concatenate([[-np.inf], total[:-1]]) - drift,
+                np.concatenate([total[1:], [-np.inf]]) - drift,
+                np.full(n_offsets, total[best_prev] - jump),
+            ]
+        )
+        choice = np.argmax(candidates, axis=0)
+        sources = np.choose(choice, [index, index - 1, index + 1, np.full(n_offsets, best_prev)])
+        back[w] = sources
+        total = candidates[choice, index] + scores[w]
+    path = np.zeros(n_windows, dtype=np.intp)
+    path[-1] = int(np.argmax(total))
+    best_total = float(total[path[-1]])
+    for w in range(n_windows - 1, 0, -1):
+        path[w - 1] = back[w, path[w]]
+    return path, best_total
+
+
+def _fit_piece(
+    t: NDArray[np.float64], p: NDArray[np.float64], *, slope: float | None
+) -> NDArray[np.float64]:
+    """Coefficients of a robust line (or quadratic, for a speed ramp) through (t, p);
+    with ``slope`` given, only the intercept is fitted."""
+    if slope is not None or t.size < 4:
+        s = 1.0 if slope is None else slope
+        return np.array([s, float(np.median(p - s * t))])
+    s, c, inliers = fit_warp(t, p, hop=XCORR_INLIER_SECONDS / INLIER_HOPS)
+    line = np.array([s, c])
+    span = float(t.max() - t.min())
+    if span >= QUAD_MIN_SECONDS and inliers.sum() >= 6:
+        # inliers of the quadratic: within the tolerance of a quadratic through the
+        # line's inliers widened (a ramp bends away from the line at both ends)
+        wide = np.abs(p - np.polyval(line, t)) <= 4 * XCORR_INLIER_SECONDS
+        if wide.sum() >= 6:
+            quad = np.polyfit(t[wide], p[wide], 2)
+            keep = np.abs(p - np.polyval(quad, t)) <= XCORR_INLIER_SECONDS
+            if keep.sum() >= 6:
+                quad = np.polyfit(t[keep], p[keep], 2)
+                bend = abs(quad[0]) * (span / 2) ** 2
+                rms_line = np.sqrt(
+                    np.mean((p[keep] - np.polyval(np.polyfit(t[keep], p[keep], 1), t[keep])) ** 2)
+                )
+                rms_quad = np.sqrt(np.mean((p[keep] - np.polyval(quad, t[keep])) ** 2))
+                if bend > QUAD_MIN_BEND and rms_line > QUAD_GAIN * rms_quad:
+                    return quad
+    return line
+
+
+def piecewise_warp(
+    mix_env: NDArray[np.float64],
+    track_env: NDArray[np.float64],
+    frame: float,
+    *,
+    slope: float,
+    intercept: float,
+    start: float,
+    stop: float,
+    max_speed_deviation: float = 0.1,
+    prior: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    loudness: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+) -> tuple[PiecewiseWarp, list[dict[str, Any]], dict[str, Any]]:
+    """A track's warp as pieces of constant speed (or speed ramps) between jumps/loops.
+
+    Short windows (:data:`PIECE_WINDOW` s, every :data:`PIECE_STEP` s) of the mix's
+    onset envelope on ``[start, stop]`` are correlated with the track's read along the
+    base line ``intercept + slope · t`` shifted by every offset within
+    ± :data:`PIECE_RANGE` s; a Viterbi path through the offsets (drift steps cheap, any
+    other move :data:`JUMP_PENALTY`) splits the play into pieces; each piece is fitted
+    on its windows' sub-frame positions (:func:`_fit_piece`), and each discontinuity is
+    placed at the envelope frame where reading the track along the next piece starts
+    to explain the mix better than along the previous one.
+
+    Returns
+    -------
+    warp : PiecewiseWarp
+    events : list of dict
+        ``{"kind", "time", "from", "to"}`` (see :func:`label_events`).
+    info : dict
+        Windows used, pieces and their degrees.
+    """
+    line = PiecewiseWarp(np.zeros(0), [np.array([slope, intercept])])
+    centres = np.arange(start + PIECE_WINDOW / 2, stop - PIECE_WINDOW / 2 + 1e-9, PIECE_STEP)
+    if centres.size < 4:
+        return line, [], {"pieces": 1, "windows": 0}
+    offsets = np.arange(-PIECE_RANGE, PIECE_RANGE + frame / 2, frame)
+    candidates = sorted(
+        {
+            *np.round(1 + np.linspace(-1, 1, 2 * SPEED_STEPS + 1) * max_speed_deviation, 4),
+            float(np.clip(slope, 1 - max_speed_deviation, 1 + max_speed_deviation)),
+        }
+    )
+    best_total = -np.inf
+    for candidate in candidates:
+        if prior is not None:
+            finite = np.isfinite(prior[1])
+            base = float(np.median(prior[1][finite] - candidate * prior[0][finite]))
+        else:
+            base = intercept + (slope - candidate) * 0.5 * (start + stop)
+        trial = _offset_scores(
+            mix_env, track_env, frame, (candidate, base), centres, offsets, PIECE_WINDOW
+        )
+        if loudness is not None:
+            level = np.interp(centres, loudness[0], loudness[1])
+            trial *= np.clip(level / (LOUD_FRACTION * loudness[1].max()), 0.0, 1.0)[:, None]
+        if prior is not None:
+            expected = np.interp(centres, prior[0], prior[1])
+            distance = np.abs(base + candidate * centres - expected)[:, None] + offsets[None, :]
+            trial -= PRIOR_WEIGHT * np.minimum(np.abs(distance), PRIOR_CAP)
+        trial_path, total = _best_path(trial, jump=JUMP_PENALTY, drift=DRIFT_PENALTY)
+        if total > best_total:
+            best_total, path, scores = total, trial_path, trial
+            slope, intercept = float(candidate), base
+    rows = np.arange(centres.size)
+    best = scores[rows, path]
+    shift = np.zeros(centres.size)
+    inner = (path > 0) & (path < offsets.size - 1)
+    y0 = scores[rows[inner], path[inner] - 1]
+    y2 = scores[rows[inner], path[inner] + 1]
+    curvature = y0 - 2 * best[inner] + y2
+    shift[inner] = np.where(
+        curvature < 0, 0.5 * (y0 - y2) / np.where(curvature < 0, curvature, -1.0), 0.0
+    )
+    positions = intercept + slope * centres + offsets[path] + np.clip(shift, -1, 1) * frame
+    splits = list(np.flatnonzero(np.abs(np.diff(offsets[path])) > SPLIT_SECONDS) + 1)
+
+    def fitted(splits: list[int]) -> tuple[list[NDArray[np.float64]], list[float]]:
+        edges = [0, *splits, centres.size]
+        cuts = [0.5 * (centres[k - 1] + centres[k]) for k in splits]
+        samples = []
+        for a, b in itertools.pairwise(edges):
+            w = np.arange(a, b)
+            clean = best[w] >= XCORR_MIN
+            for cut in cuts:
+                clean &= np.abs(centres[w] - cut) >= PIECE_WINDOW / 4
+            if clean.sum() < 2:
+                clean = np.ones(w.size, dtype=bool)
+            samples.append((centres[w][clean], positions[w][clean]))
+        spans = [float(t.max() - t.min()) for t, _ in samples]
+        coefficients: list[NDArray[np.float64] | None] = [None] * len(samples)
+        long = [k for k, span in enumerate(spans) if span >= MIN_LINE_SECONDS]
+        for k in long:
+            coefficients[k] = _fit_piece(*samples[k], slope=None)
+        for k, (t, p) in enumerate(samples):
+            if coefficients[k] is not None:
+                continue
+            if long:
+                nearest = min(long, key=lambda j: abs(j - k))
+                speed = float(np.polyval(np.polyder(coefficients[nearest]), t.mean()))
+            else:
+                speed = slope
+            coefficients[k] = _fit_piece(t, p, slope=speed)
+        return coefficients, cuts  # type: ignore[return-value]
+
+    while True:
+        coefficients, cuts = fitted(splits)
+        sizes = [
+            abs(np.polyval(coefficients[k + 1], cut) - np.polyval(coefficients[k], cut))
+            for k, cut in enumerate(cuts)
+        ]
+        if not sizes or min(sizes) >= MIN_EVENT_SECONDS:
+            break
+        del splits[int(np.argmin(sizes))]
+
+    # Place each discontinuity at an envelope frame.
+    mix_times = np.arange(mix_env.size) * frame
+    track_times = np.arange(track_env.size) * frame
+    breaks = []
+    for k, cut in enumerate(cuts):
+        low = max(cut - PIECE_WINDOW / 2 - PIECE_STEP, breaks[-1] if breaks else -np.inf)
+        high = cut + PIECE_WINDOW / 2 + PIECE_STEP
+        j = np.flatnonzero((mix_times >= low) & (mix_times <= high))
+        if j.size < 2:
+            breaks.append(cut)
+            continue
+        before = np.interp(np.polyval(coefficients[k], mix_times[j]), track_times, track_env)
+        after = np.interp(np.polyval(coefficients[k + 1], mix_times[j]), track_times, track_env)
+        gain = np.concatenate([[0.0], np.cumsum(mix_env[j] * (before - after))])
+        breaks.append(float(mix_times[j[min(int(np.argmax(gain)), j.size - 1)]]))
+    # Each piece's offset on the whole piece (short pieces have few clean windows).
+    edges = [start, *breaks, stop]
+    lags = np.arange(-4 * frame, 4 * frame + frame / 8, frame / 4)
+    for k, (a, b) in enumerate(itertools.pairwise(edges)):
+        j = np.flatnonzero((mix_times >= a + 2 * frame) & (mix_times < b - 2 * frame))
+        if j.size < 8:
+            continue
+        m = mix_env[j] - mix_env[j].mean()
+        grid = np.polyval(coefficients[k], mix_times[j])[None, :] + lags[:, None]
+        reads = np.interp(grid, track_times, track_env, left=0.0, right=0.0)
+        reads -= reads.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(reads, axis=1) * np.linalg.norm(m)
+        score = np.divide(reads @ m, norms, out=np.zeros(lags.size), where=norms > 0)
+        top = int(np.argmax(score))
+        if score[top] < XCORR_MIN or top in (0, lags.size - 1):
+            continue
+        y0, y1, y2 = score[top - 1 : top + 2]
+        curvature = y0 - 2 * y1 + y2
+        fine = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
+        coefficients[k] = coefficients[k].copy()
+        coefficients[k][-1] += lags[top] + fine * (lags[1] - lags[0])
+    warp = PiecewiseWarp(np.asarray(breaks, dtype=np.float64), coefficients)
+    events = [
+        {
+            "time": t,
+            "from": float(np.polyval(coefficients[k], t)),
+            "to": float(np.polyval(coefficients[k + 1], t)),
+        }
+        for k, t in enumerate(breaks)
+    ]
+    info = {
+        "pieces": len(coefficients),
+        "degrees": [len(c) - 1 for c in coefficients],
+        "windows": int(centres.size),
+    }
+    return warp, label_events(events), info
+
+
+def label_events(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``kind`` for discontinuities ``{"time", "from", "to"}`` (time order), as the
+    generator (:mod:`mnmf.djmix.synthetic`) means them.
+
+    A loop repeats a section at once: playback goes back (by at most
+    :data:`LOOP_MAX_SECONDS`, a section of a few beats) to where it was shortly before,
+    and a loop played n times returns n − 1 times to the same start. So a backward skip
+    lands on a "loop" when it is short or when another backward skip lands on the same
+    position (within 0.1 s); every other discontinuity (forward, or a long way back) is a
+    "jump". A single short backward jump is therefore called a loop: on the position
+    curve alone it cannot be told from a loop played twice.
+    """
+    out = []
+    targets = [float(e["to"]) for e in events if float(e["to"]) < float(e["from"])]
+    for event in events:
+        back = float(event["from"]) - float(event["to"])
+        repeated = sum(abs(float(event["to"]) - t) <= 0.1 for t in targets) >= 2
+        loop = back > 0 and (back <= LOOP_MAX_SECONDS or repeated)
+        out.append({"kind": "loop" if loop else "jump", **event})
+    return out
 
 
 def onset_envelope(short_mel: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -167,8 +525,9 @@ def refine_tracks(
     *,
     hop: float,
     threshold_db: float,
+    max_speed_deviation: float = 0.1,
 ) -> tuple[list[TrackTimeline], list[dict[str, Any]]]:
-    """Refined warps (one line per track) and gains refitted on the alignment.
+    """Refined warps (piecewise per track, with events) and gains refitted on them.
 
     Parameters
     ----------
@@ -188,51 +547,76 @@ def refine_tracks(
         Seconds between the timelines' points.
     threshold_db : float
         Silence threshold passed to :func:`derive_parameters`.
+    max_speed_deviation : float
+        Base speeds tried by :func:`piecewise_warp`: ``1 ± max_speed_deviation``.
 
     Returns
     -------
     timelines : list of TrackTimeline
     diagnostics : list of dict
-        Per track: the NMF line and the refined one (slope, intercept), the number of
-        cross-correlation windows used, the pitch chosen for the refit.
+        Per track: the NMF line and the refined base line (slope, intercept), the
+        pieces and their degrees, the number of windows and events, the pitch chosen
+        for the refit.
     """
     frame = front.short_hop / front.fs
     times = timelines[0].times
     mix_env = onset_envelope(mix_short)
     short_times = np.arange(mix_short.shape[1]) * frame
-    lines: list[tuple[float, float] | None] = []
+    warps: list[PiecewiseWarp | None] = []
+    track_events: list[list[dict[str, Any]]] = []
     diagnostics: list[dict[str, Any]] = []
     for timeline, track_short in zip(timelines, track_shorts, strict=True):
         located = np.isfinite(timeline.position) & (timeline.gain > 0)
         info: dict[str, Any] = {"name": timeline.name, "refined": False}
         diagnostics.append(info)
+        track_events.append([])
         if not timeline.present or located.sum() < 3:
-            lines.append(None)
+            warps.append(None)
             continue
         loud = located & (timeline.gain >= BODY_FRACTION * timeline.gain.max())
         basis = loud if loud.sum() >= 3 else located
         slope, intercept, _ = fit_warp(times[basis], timeline.position[basis], hop=hop)
         info.update(nmf_slope=slope, nmf_intercept=intercept)
         track_env = onset_envelope(track_short)
-        body = times[basis]
-        centres = np.arange(body.min(), body.max() + 1e-9, XCORR_STEP)
-        max_lag = 2 * hop
-        for _ in range(2):
-            t_found, p_found = _xcorr_positions(
-                mix_env, track_env, frame, slope, intercept, centres, max_lag
-            )
-            if t_found.size < 3:
-                break
-            new_slope, new_intercept, inliers = fit_warp(
-                t_found, p_found, hop=XCORR_INLIER_SECONDS / INLIER_HOPS
-            )
-            if inliers.sum() < 3:
-                break
-            slope, intercept = new_slope, new_intercept
+        playing = times[timeline.gain > 0]
+        warp, events, piece_info = piecewise_warp(
+            mix_env,
+            track_env,
+            frame,
+            slope=slope,
+            intercept=intercept,
+            start=float(playing.min()),
+            stop=float(playing.max()),
+            prior=(times[located], timeline.position[located]),
+            loudness=(times, timeline.gain),
+            max_speed_deviation=max_speed_deviation,
+        )
+        info.update(piece_info)
+        if len(warp.coefficients) == 1 and len(warp.coefficients[0]) == 2:
+            # One constant-speed piece: the line refinement on longer windows.
+            slope, intercept = (float(v) for v in warp.coefficients[0])
+            body = times[basis]
+            centres = np.arange(body.min(), body.max() + 1e-9, XCORR_STEP)
             max_lag = 4 * frame
-            info.update(refined=True, windows=int(inliers.sum()))
-        info.update(slope=slope, intercept=intercept)
-        lines.append((slope, intercept))
+            for _ in range(2):
+                t_found, p_found = _xcorr_positions(
+                    mix_env, track_env, frame, slope, intercept, centres, max_lag
+                )
+                if t_found.size < 3:
+                    break
+                new_slope, new_intercept, inliers = fit_warp(
+                    t_found, p_found, hop=XCORR_INLIER_SECONDS / INLIER_HOPS
+                )
+                if inliers.sum() < 3:
+                    break
+                slope, intercept = new_slope, new_intercept
+                info.update(refined=True, windows=int(inliers.sum()))
+            warp = PiecewiseWarp(np.zeros(0), [np.array([slope, intercept])])
+        else:
+            info.update(refined=True)
+        info.update(slope=slope, intercept=intercept, events=len(events))
+        warps.append(warp)
+        track_events[-1] = events
 
     # Gain refit on the aligned tracks, frame by frame.
     hop_samples = round(hop * front.fs)
@@ -243,16 +627,18 @@ def refine_tracks(
     margin = int(np.ceil(MARGIN_SECONDS / hop))
     aligned: list[NDArray[np.float64] | None] = []
     windows = np.zeros((len(timelines), times.size), dtype=bool)
-    for i, (timeline, line, track_short, audio) in enumerate(
-        zip(timelines, lines, track_shorts, track_audios, strict=True)
+    for i, (timeline, warp, track_short, audio) in enumerate(
+        zip(timelines, warps, track_shorts, track_audios, strict=True)
     ):
-        if line is None:
+        if warp is None:
             aligned.append(None)
             continue
         playing = np.flatnonzero(timeline.gain > 0)
         windows[i, max(0, playing[0] - margin) : playing[-1] + margin + 1] = True
-        slope, intercept = line
-        positions = intercept + slope * short_times
+        positions = warp(short_times)
+        slope = float(np.median([np.polyval(np.polyder(c), 0.0) for c in warp.coefficients]))
+        if any(len(c) > 2 for c in warp.coefficients):
+            slope = float(np.median(np.gradient(positions, short_times)))
         best, best_error, best_pitch = None, np.inf, 1.0
         body = timeline.gain >= BODY_FRACTION * timeline.gain.max()
         pitches = (1.0, slope) if abs(slope - 1) > 1e-3 else (1.0,)
@@ -269,19 +655,18 @@ def refine_tracks(
         gains[i] = _play_segment(gains[i])
     refined = []
     for i, timeline in enumerate(timelines):
-        line = lines[i]
-        if line is None:
+        warp = warps[i]
+        if warp is None:
             refined.append(timeline)
             continue
-        slope, intercept = line
         refined.append(
             derive_parameters(
                 timeline.name,
                 times,
                 gains[i],
-                intercept + slope * times,
+                warp(times),
                 silence_db=threshold_db,
-                events=timeline.events,
+                events=track_events[i] or timeline.events,
             )
         )
     return refined, diagnostics
