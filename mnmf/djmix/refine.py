@@ -101,6 +101,9 @@ LOUD_FRACTION = 0.25
 #: Refitted gains below this (dB re the track's peak) outside the run around the peak are
 #: leakage of the least squares (the aligned track explains a little of the others).
 LEAK_DB = -26.0
+#: How much better (in onset-envelope correlation) pieces or a ramp must align than one
+#: line through them, per extra piece or ramp, to be kept.
+BREAK_GAIN = 0.02
 
 
 def fit_warp(
@@ -592,6 +595,18 @@ def refine_tracks(
             max_speed_deviation=max_speed_deviation,
         )
         info.update(piece_info)
+        if len(warp.coefficients) > 1 or len(warp.coefficients[0]) > 2:
+            # Model selection: the pieces (or the ramp) must explain the mix's onsets
+            # better than one line through them by BREAK_GAIN per extra parameter set;
+            # otherwise a repetitive passage or a fade has split a constant-speed play.
+            dominant = _dominant_line(warp, times[located])
+            weights = np.interp(short_times, times, timeline.gain)
+            piece_score = _alignment_score(mix_env, track_env, frame, warp, weights)
+            line_score = _alignment_score(mix_env, track_env, frame, dominant, weights)
+            extra = len(warp.coefficients) - 1 + sum(len(c) > 2 for c in warp.coefficients)
+            info.update(piece_score=piece_score, line_score=line_score)
+            if piece_score < line_score + BREAK_GAIN * extra:
+                warp, events = dominant, []
         if len(warp.coefficients) == 1 and len(warp.coefficients[0]) == 2:
             # One constant-speed piece: the line refinement on longer windows.
             slope, intercept = (float(v) for v in warp.coefficients[0])
@@ -670,6 +685,34 @@ def refine_tracks(
             )
         )
     return refined, diagnostics
+
+
+def _dominant_line(warp: PiecewiseWarp, times: NDArray[np.float64]) -> PiecewiseWarp:
+    """One robust line through a piecewise warp at ``times`` (its longest piece wins)."""
+    positions = warp(times)
+    slope, intercept, _ = fit_warp(times, positions, hop=XCORR_INLIER_SECONDS)
+    return PiecewiseWarp(np.zeros(0), [np.array([slope, intercept])])
+
+
+def _alignment_score(
+    mix_env: NDArray[np.float64],
+    track_env: NDArray[np.float64],
+    frame: float,
+    warp: PiecewiseWarp,
+    weights: NDArray[np.float64],
+) -> float:
+    """Weighted correlation of the mix's onset envelope with the track's read along the
+    warp (weights: the track's gain at each envelope frame; 0 outside its play)."""
+    count = min(mix_env.size, weights.size)
+    times = np.arange(count) * frame
+    read = np.interp(warp(times) / frame, np.arange(track_env.size), track_env, left=0, right=0)
+    w = np.maximum(weights[:count], 0.0)
+    if w.sum() <= 0:
+        return -np.inf
+    mix = mix_env[:count] - np.average(mix_env[:count], weights=w)
+    track = read - np.average(read, weights=w)
+    scale = np.sqrt(np.average(mix**2, weights=w) * np.average(track**2, weights=w))
+    return float(np.average(mix * track, weights=w) / scale) if scale > 0 else -np.inf
 
 
 def _play_segment(gain: NDArray[np.float64]) -> NDArray[np.float64]:
