@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf.algorithms.nmf import BLOCK_BYTES, DATA_MODELS, _SingleChannelData
+from mnmf.algorithms.nmf import BLOCK_BYTES, DATA_MODELS, BetaNMFModel
 from mnmf.divergence import BetaDivergence, mu_factor
 
 #: Stored entries gathered at once by the entry-wise SDDMM (two (chunk, F) gathers).
@@ -381,35 +381,14 @@ class BandedNMFSource:
         return {"W": self.W.copy(), "H": self._assemble(scale)}
 
 
-class SparseBetaNMFModel(_SingleChannelData):
+class SparseBetaNMFModel(BetaNMFModel):
     """β-divergence MU of a :class:`BandedNMFSource`, frame block by frame block.
 
-    The same data handling as :class:`mnmf.algorithms.nmf.BetaNMFModel` (data scaled by
+    The dense :class:`mnmf.algorithms.nmf.BetaNMFModel` (its data handling: data scaled by
     a power of two, model floor, blocks of frames shared by threads); V̂ of a block is a
     sparse product and the H statistics are sampled at the stored entries, so a step
     costs O(F · (nnz + N · K_free)) instead of O(F · K · N).
     """
-
-    def __init__(
-        self,
-        V: NDArray,
-        source: BandedNMFSource,
-        *,
-        n_components: int | None,
-        divergence: BetaDivergence,
-        exponent: float,
-        block_bytes: int,
-        n_threads: int | None,
-    ) -> None:
-        super().__init__(
-            V, source, n_components=n_components, block_bytes=block_bytes, n_threads=n_threads
-        )
-        self.divergence = divergence
-        self.exponent = exponent
-
-    def initialize(self, rng: np.random.Generator) -> None:
-        super().initialize(rng)
-        self._data_constant = self.divergence.data_constant(self.V_blocks, float(self.floor))
 
     def _model(self, b: slice, out: NDArray) -> NDArray:
         model = self.source.model_block(b, out=out)
