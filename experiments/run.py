@@ -18,7 +18,8 @@ Every file is written atomically and ``metrics.json`` last, so a folder with a c
 Resuming: a relaunch reuses a finished run only if its fingerprint (resolved config,
 source code and dependency versions, data files) matches the run asked for. A *stale*
 run is redone (``on_stale=redo``, the default) or refused (``on_stale=refuse``: the old
-result stays, the run counts as failed). A run that raises writes ``failed.json``
+result stays, the run counts as failed); a redone run's stale ``metrics.json``
+is kept as ``metrics.stale.json``. A run that raises writes ``failed.json``
 (error and traceback) instead and returns NaN, so a sweep goes on; an interrupted run
 (Ctrl-C, a kill) leaves no ``metrics.json`` and is redone by the next launch.
 
@@ -76,6 +77,8 @@ STATUSES = ("done", "reused", "failed", "refused", "interrupted")
 #: Statuses that make the process exit non-zero.
 FAILING = ("failed", "refused", "interrupted")
 ON_STALE = ("redo", "refuse")
+#: Where a redone run's stale ``metrics.json`` is kept (the report never reads it).
+STALE_METRICS = "metrics.stale.json"
 
 log = logging.getLogger("mnmf-run")
 
@@ -125,8 +128,8 @@ def run_experiment(cfg: DictConfig, out: Path, *, overrides: list[str] | None = 
                 reason,
             )
             return math.nan
-        log.warning("redo %s: stale result: %s", out, reason)
-        (out / METRICS).unlink()
+        log.warning("redo %s: stale result: %s (kept as %s)", out, reason, STALE_METRICS)
+        (out / METRICS).replace(out / STALE_METRICS)  # nothing lost; never read as a run
     (out / FAILED).unlink(missing_ok=True)
     try:
         validate(cfg)

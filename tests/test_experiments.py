@@ -190,6 +190,8 @@ def test_a_changed_config_makes_a_finished_run_stale(tmp_path, caplog):
     assert again["duration"] == pytest.approx(1.0) and first["duration"] == pytest.approx(1.5)
     assert again["fingerprint"]["digest"] != first["fingerprint"]["digest"]
     assert again["fingerprint"]["parts"]["code"] == first["fingerprint"]["parts"]["code"]
+    kept = json.loads((out / "metrics.stale.json").read_text())  # the old result, kept
+    assert kept["duration"] == pytest.approx(1.5)
 
 
 def test_on_stale_refuse_keeps_the_old_result_and_fails(tmp_path, caplog):
