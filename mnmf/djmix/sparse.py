@@ -390,7 +390,8 @@ class SparseBetaNMFModel(BetaNMFModel):
     costs O(F · (nnz + N · K_free)) instead of O(F · K · N).
     """
 
-    def _model(self, b: slice, out: NDArray) -> NDArray:
+    def _model_block(self, b: slice, out: NDArray | None = None) -> NDArray:
+        """V̂ = W H + floor on block ``b``: the sparse product (replaces the dense one)."""
         model = self.source.model_block(b, out=out)
         model += self.floor
         return model
@@ -410,11 +411,11 @@ class SparseBetaNMFModel(BetaNMFModel):
             np.zeros((source.W.shape[0], n_free), self.dtype),
         )
         for b, V_b, work in self._block_views(chunk):
-            model = self._model(b, out=work[0])
+            model = self._model_block(b, out=work[0])
             num, den = self.divergence.ratios(V_b, model, out=work[1])
             source.update_block_mu(b, num, den, self.exponent)
             if n_free:
-                model = self._model(b, out=work[0])
+                model = self._model_block(b, out=work[0])
                 num, den = self.divergence.ratios(V_b, model, out=work[1])
                 H_b_t = source.H_free[:, b].T
                 sums[0][...] += num @ H_b_t
@@ -423,20 +424,6 @@ class SparseBetaNMFModel(BetaNMFModel):
                 else:
                     sums[1][...] += den @ H_b_t
         return sums
-
-    def cost(self) -> float:
-        """β-divergence D_β(V | WH + floor) in the user's units."""
-        floor = float(self.floor)
-
-        def chunk_sum(chunk: int) -> float:
-            total = 0.0
-            for b, V_b, work in self._block_views(chunk):
-                model = self._model(b, out=work[0])
-                total += self.divergence.block_terms(V_b, model, scratch=work[1], floor=floor)
-            return total
-
-        internal = sum(self._map_chunks(chunk_sum)) - self._data_constant
-        return self.divergence.in_user_units(internal, self.scale)
 
 
 @DATA_MODELS.register("sparse-mu")
