@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from mnmf.djmix.decompose import DJMixResult, decompose_mix, line_footprints
+from mnmf.djmix.decompose import (
+    DJMixResult,
+    decompose_mix,
+    line_footprints,
+    pitch_candidates,
+    scan_pitches,
+)
+from mnmf.djmix.features import MelFrontEnd
 from mnmf.djmix.refine import fit_warp
 
 FS = 8000
-TRACKS_DIR = Path("/work/shared/data/djmix/tracks")
+TRACKS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "djmix" / "tracks"
 FAST = {"hops": (1.0, 0.5, 0.25), "overlap": 4, "n_mels": 32, "max_iter": 150, "tol": 1e-7}
 
 
@@ -214,3 +221,41 @@ def test_speed_change_is_recovered():
     assert result.info["refinement"][0]["pitch"] == pytest.approx(1.05, rel=0.001)
     body = result.tracks[0].gain[8:-8]
     assert np.all(np.abs(20 * np.log10(body / 0.7)) < 0.5)
+
+
+def test_pitch_candidates_span_the_speed_range():
+    np.testing.assert_allclose(
+        pitch_candidates(0.1, 0.02), 1 + 0.02 * np.arange(-5, 6), rtol=0, atol=1e-12
+    )
+    assert pitch_candidates(0.1, 0.0).tolist() == [1.0]
+    assert pitch_candidates(0.0, 0.02).tolist() == [1.0]
+
+
+def test_short_mels_equal_short_mel_at_each_pitch():
+    front = MelFrontEnd(FS, 32)
+    x = planted_track(4, seconds=3.0)
+    together = front.short_mels(x, pitches=[0.95, 1.0, 1.07])
+    for pitch, short in zip([0.95, 1.0, 1.07], together, strict=True):
+        np.testing.assert_allclose(short, front.short_mel(x, pitch=pitch), rtol=1e-12)
+
+
+def test_pitch_scan_finds_a_resampled_track_and_leaves_the_others():
+    # Track a is played 5 % fast by resampling (pitch up 5 %), b unchanged, c absent.
+    a, b, c = (planted_track(seed, seconds=20.0) for seed in (11, 12, 13))
+    fast = resample_poly(a, 20, 21)
+    mix = np.concatenate([fast[: 10 * FS], b[: 10 * FS]])
+    front = MelFrontEnd(FS, 48)
+    pitches = scan_pitches(
+        front, front.short_mel(mix), mix.size, [a, b, c], pitch_candidates(0.1, 0.02),
+        hop=1.0, overlap=4, threshold_db=-40.0, max_iter=200, tol=1e-6,
+        rng=np.random.default_rng(0),
+    )  # fmt: skip
+    assert pitches[0] == pytest.approx(1.05, abs=0.005)
+    assert pitches[1] == pytest.approx(1.0, abs=0.005)
+    assert np.isfinite(pitches[2])
+    # Through decompose_mix: the passes read a at its pitch, and its speed is found.
+    result = decompose_mix(mix, [("a", a, FS), ("b", b, FS)], FS, rng=0, **FAST)
+    assert result.info["pitches"][0] == pytest.approx(1.05, abs=0.005)
+    assert result.tracks[0].speed_ratio == pytest.approx(1.05, rel=0.001)
+    off = decompose_mix(mix, [("a", a, FS), ("b", b, FS)], FS, rng=0, pitch_step=0, **FAST)
+    assert off.info["pitches"] == [1.0, 1.0]

@@ -9,10 +9,20 @@ import pytest
 
 from mnmf.djmix.evaluation import evaluate_transcription
 from mnmf.djmix.features import MelFrontEnd
-from mnmf.djmix.refine import PiecewiseWarp, label_events, onset_envelope, piecewise_warp
+from mnmf.djmix.refine import (
+    Fade,
+    PiecewiseWarp,
+    _play_segment,
+    _refit_gains,
+    _robust_powers,
+    fit_fade,
+    label_events,
+    onset_envelope,
+    piecewise_warp,
+)
 
 FS = 11025
-TRACKS_DIR = Path("/work/shared/data/djmix/tracks")
+TRACKS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "djmix" / "tracks"
 
 
 def irregular_track(seed: int, seconds: float = 30.0, fs: int = FS) -> np.ndarray:
@@ -154,3 +164,109 @@ def test_shared_tracks_mix_with_loops_and_jumps():
     nmf = evaluate_transcription(result.nmf_tracks, generated.truth).summary()
     assert summary["warp_mae_s"] < nmf["warp_mae_s"]
     assert summary["events_f1_any_kind"] > 0.3
+
+
+# ---------------------------------------------------------------------- fades and gains
+def _measured(fade, times, window):
+    """What frames of ``window`` s measure of a fade: sqrt of the Hann²-weighted mean
+    of the squared gain (the analysis the refit sees)."""
+    taps = np.linspace(-window / 2, window / 2, 401)
+    weights = np.cos(np.pi * taps / window) ** 2
+    weights /= weights.sum()
+    return np.sqrt((fade.gain(times[:, None] + taps[None, :]) ** 2) @ weights)
+
+
+@pytest.mark.parametrize("shape", ["linear", "equal-power"])
+@pytest.mark.parametrize("rising", [True, False])
+def test_fit_fade_recovers_planted_fades_through_the_window(shape, rising):
+    times = np.arange(0, 40, 0.5)
+    zero, full = (10.13, 16.41) if rising else (26.37, 21.09)
+    truth = Fade(zero, full, shape, 0.8, 0.0, rising)
+    gain = _measured(truth, times, 1.0)
+    # Starting guesses off by up to a second, as the frames' silence gate leaves them.
+    fade = fit_fade(
+        times, gain, zero=zero + (0.9 if rising else -0.9), full=full - 0.6, level=0.8,
+        window=1.0, rising=rising,
+    )  # fmt: skip
+    assert fade.shape == shape
+    assert fade.zero == pytest.approx(zero, abs=0.01)
+    assert fade.full == pytest.approx(full, abs=0.01)
+    # At the faint end the window lifts the measured gain by dB; the fitted fade is the
+    # fader's own.
+    fine = np.arange(0, 40, 0.01)
+    true_gain = truth.gain(fine)
+    faint = (true_gain > 0.8 * 10 ** (-30 / 20)) & (true_gain < 0.08)
+    measured_db = 20 * np.log10(_measured(truth, fine[faint], 1.0) / true_gain[faint])
+    fitted_db = 20 * np.log10(fade.gain(fine[faint]) / true_gain[faint])
+    assert np.mean(np.abs(measured_db)) > 0.8
+    assert np.mean(np.abs(fitted_db)) < 0.2
+
+
+def test_fit_fade_ignores_outlier_frames_and_finds_cuts():
+    times = np.arange(0, 30, 0.5)
+    truth = Fade(12.0, 17.0, "linear", 1.0, 0.0, True)
+    gain = _measured(truth, times, 1.0)
+    gain[[20, 27]] = [0.9, 0.05]  # a faint track's fit failing in two frames
+    fade = fit_fade(times, gain, zero=11.5, full=17.5, level=1.0, window=1.0, rising=True)
+    assert (fade.zero, fade.full) == pytest.approx((12.0, 17.0), abs=0.03)
+    # A cut at the mix's start: the window is cut there too, the track is full from 0.
+    cut = Fade(0.0, 0.0, "cut", 0.7, 0.0, True)
+    gain = np.full(times.size, 0.7)
+    fade = fit_fade(
+        times, gain, zero=0.0, full=0.5, level=0.7, window=1.0, rising=True, bounds=(0, 30)
+    )
+    assert fade.shape == "cut" and fade.zero == pytest.approx(0.0, abs=1e-9)
+    assert fade.gain(times)[0] == pytest.approx(cut.gain(times)[0])
+    # A cut out in the middle of the mix.
+    truth = Fade(20.0, 20.0, "cut", 0.7, 0.0, False)
+    gain = _measured(truth, times, 1.0)
+    fade = fit_fade(times, gain, zero=20.5, full=19.0, level=0.7, window=1.0, rising=False)
+    assert fade.shape == "cut" and fade.zero == pytest.approx(20.0, abs=0.03)
+    assert fade.gain(np.array([19.9, 20.1])) == pytest.approx([0.7, 0.0])
+
+
+@pytest.mark.parametrize("change_db", [9.0, -9.0, -24.0])
+def test_robust_powers_ignore_bands_an_effect_changed(change_db):
+    rng = np.random.default_rng(3)
+    A = rng.uniform(0.1, 10.0, size=(64, 2))
+    truth = np.array([0.49, 0.04])
+    v = A @ truth
+    assert _robust_powers(A, v, 1.0 / v) == pytest.approx(truth, rel=1e-9)
+    changed = v.copy()
+    changed[:8] *= 10 ** (change_db / 10)  # a shelf or an EQ kill on 8 of 64 bands
+    # Within 2 %: the Huber-like floor of the reweighting leaves a bias of about
+    # (8 bands · 1) / (56 bands / IRLS_FLOOR) ≈ 1.4 %.
+    assert _robust_powers(A, changed, 1.0 / changed) == pytest.approx(truth, rel=0.02)
+    if change_db < 0:
+        # Relative least squares is dragged far down by the cut bands.
+        from scipy.optimize import nnls
+
+        plain, _ = nnls(A / changed[:, None], np.ones(changed.size))
+        assert np.all(plain < 0.5 * truth)
+
+
+def test_play_segment_keeps_the_play_not_a_spike():
+    gain = np.zeros(60)
+    gain[20:40] = 0.8
+    gain[5] = 3.0  # one frame where the fit failed, louder than the play
+    kept = _play_segment(gain)
+    assert np.all(kept[20:40] == 0.8) and kept[5] == 0.0
+
+
+def test_refit_gains_removes_a_master_colouring_in_crossfades():
+    rng = np.random.default_rng(8)
+    n_bands, n_frames = 40, 30
+    aligned = [rng.uniform(0.2, 5.0, size=(n_bands, n_frames)) for _ in range(2)]
+    # Bass-heavy incoming track: the boosted bands are where it is loud.
+    aligned[1][:6] *= 20.0
+    gains = np.zeros((2, n_frames))
+    gains[0, :12], gains[0, 12:20] = 1.0, np.linspace(1.0, 0.1, 8)
+    gains[1, 12:20], gains[1, 20:] = np.linspace(0.05, 1.0, 8), 1.0
+    response_db = np.zeros(n_bands)
+    response_db[:6] = 9.0  # a master bass shelf
+    V = sum(g**2 * a for g, a in zip(gains, aligned, strict=True))
+    V = V * 10 ** (response_db / 10)[:, None]
+    windows = gains > 0
+    estimate, found_db = _refit_gains(V, aligned, windows)
+    np.testing.assert_allclose(estimate[windows], gains[windows], rtol=0.01)
+    np.testing.assert_allclose(found_db, response_db - np.median(response_db), atol=0.3)

@@ -82,6 +82,7 @@ class DJMixTaskConfig(TaskConfig):
     n_mels: int = 128
     noise_components: int = 2
     max_speed_deviation: float = 0.1
+    pitch_step: float = 0.02  # pitch scan grid (0: off), see mnmf.djmix.decompose_mix
     threshold_db: float = -40.0
     max_iter: int = 100
     dtw_features: str = "mel"
@@ -204,6 +205,7 @@ def _transcribe(cfg: DictConfig, mix, fs, tracks, rng):
         n_mels=task.n_mels,
         noise_components=task.noise_components,
         max_speed_deviation=task.max_speed_deviation,
+        pitch_step=task.pitch_step,
         threshold_db=task.threshold_db,
         max_iter=task.max_iter,
         rng=rng,

@@ -174,6 +174,7 @@ def decompose_mix(
     n_mels: int = 128,
     noise_components: int = 2,
     max_speed_deviation: float = 0.1,
+    pitch_step: float = 0.02,
     threshold_db: float = -40.0,
     max_iter: int = 200,
     tol: float = 1e-5,
@@ -204,6 +205,13 @@ def decompose_mix(
     max_speed_deviation : float
         The line enhancement keeps paths of slope ``1 ± max_speed_deviation`` track
         frames per mix frame.
+    pitch_step : float
+        Pitch scan (:func:`scan_pitches`): before the passes, one coarse NMF with every
+        track's spectrogram at the pitches ``1 + k · pitch_step`` within
+        ``1 ± max_speed_deviation`` finds the pitch each track is heard at (a track
+        sped up by resampling sounds higher, and its pitch-1 spectrogram no longer
+        matches the mix); the passes then use each track's spectrogram at its pitch.
+        0 turns the scan off (every track at pitch 1).
     threshold_db : float
         Between passes, entries of H_i below this (dB of power) re the max of H_i (or
         re the max over all tracks, whichever is higher) become zero; in the result,
@@ -235,6 +243,8 @@ def decompose_mix(
         raise ValueError(f"max_speed_deviation must lie in [0, 1), got {max_speed_deviation}")
     if not (math.isfinite(threshold_db) and threshold_db < 0):
         raise ValueError(f"threshold_db must be a negative number of dB, got {threshold_db}")
+    if not (math.isfinite(pitch_step) and pitch_step >= 0):
+        raise ValueError(f"pitch_step must be a non-negative number, got {pitch_step}")
     generator = as_generator(rng)
     coarsest = overlap * hops[0]
     if signal.size < coarsest * fs:
@@ -245,7 +255,25 @@ def decompose_mix(
 
     front = MelFrontEnd(fs, n_mels)
     mix_short = front.short_mel(signal, dtype=SHORT_MEL_DTYPE)
-    track_short = [front.short_mel(ref.audio, dtype=SHORT_MEL_DTYPE) for ref in references]
+    pitches = [1.0] * len(references)
+    scan_seconds = 0.0
+    candidates = pitch_candidates(max_speed_deviation, pitch_step)
+    if candidates.size > 1:
+        scan_started = time.perf_counter()
+        pitches = scan_pitches(
+            front, mix_short, signal.size, [ref.audio for ref in references], candidates,
+            hop=hops[0], overlap=overlap, threshold_db=threshold_db, max_iter=max_iter,
+            tol=tol, rng=generator,
+        )  # fmt: skip
+        scan_seconds = time.perf_counter() - scan_started
+        logger.info(
+            "pitch scan (%d pitches, hop %g s): %.1f s, pitches %s",
+            candidates.size, hops[0], scan_seconds, ", ".join(f"{p:.4f}" for p in pitches),
+        )  # fmt: skip
+    track_short = [
+        front.short_mel(ref.audio, pitch=pitch, dtype=SHORT_MEL_DTYPE)
+        for ref, pitch in zip(references, pitches, strict=True)
+    ]
     passes: list[PassRecord] = []
     previous: _PassState | None = None
     for index, hop in enumerate(hops):
@@ -294,6 +322,8 @@ def decompose_mix(
         "short_hop": front.short_hop,
         "n_mels": n_mels,
         "position_estimator": "local_com",
+        "pitches": pitches,
+        "pitch_scan_seconds": scan_seconds,
     }
     final_tracks = nmf_tracks
     refined = False
@@ -309,6 +339,8 @@ def decompose_mix(
             nmf_tracks,
             hop=final.hop,
             threshold_db=threshold_db,
+            max_speed_deviation=max_speed_deviation,
+            pitches=pitches,
         )
         info["refinement"] = diagnostics
         refined = True
@@ -324,6 +356,114 @@ def decompose_mix(
         seconds=time.perf_counter() - started,
         info=info,
     )
+
+
+def pitch_candidates(max_speed_deviation: float, pitch_step: float) -> NDArray[np.float64]:
+    """Pitches ``1 + k · pitch_step`` within ``1 ± max_speed_deviation`` (1 alone when
+    either is 0)."""
+    if pitch_step <= 0 or max_speed_deviation <= 0:
+        return np.ones(1)
+    count = math.floor(max_speed_deviation / pitch_step + 1e-9)
+    return 1.0 + pitch_step * np.arange(-count, count + 1)
+
+
+def scan_pitches(
+    front: MelFrontEnd,
+    mix_short: NDArray[np.floating],
+    mix_samples: int,
+    audios: Sequence[NDArray[np.floating]],
+    candidates: NDArray[np.float64],
+    *,
+    hop: float,
+    overlap: int,
+    threshold_db: float,
+    max_iter: int,
+    tol: float,
+    rng: np.random.Generator,
+) -> list[float]:
+    """The pitch at which each track is heard in the mix (1: as the reference).
+
+    One NMF at the coarse hop whose fixed dictionary holds every track's spectrogram at
+    every candidate pitch (unit-sum columns, quiet frames masked, as the first pass):
+    the candidates of one track compete for the same parts of the mix, and the pitch
+    whose activations carry the most power wins; a parabola through the log-powers of
+    the winner and its neighbours places it between the candidates.
+
+    Parameters
+    ----------
+    front : MelFrontEnd
+    mix_short : array, shape (n_mels, J)
+        :meth:`MelFrontEnd.short_mel` of the mix.
+    mix_samples : int
+    audios : sequence of arrays, shape (samples_i,)
+        The tracks, mono at the front end's rate.
+    candidates : array, shape (P,)
+        Pitches tried (:func:`pitch_candidates`).
+    hop : float
+        Seconds; the analysis window is ``overlap · hop``.
+    overlap, threshold_db, max_iter, tol, rng
+        As :func:`decompose_mix`.
+
+    Returns
+    -------
+    list of float
+        One pitch per track (1.0 for a track whose activations are all zero).
+    """
+    fs = front.fs
+    hop_samples = max(1, round(hop * fs))
+    window_samples = max(hop_samples, round(overlap * hop * fs))
+    V = front.long_mel(mix_short, mix_samples, hop=hop_samples, window=window_samples)
+    blocks, valid = [], []
+    for audio in audios:
+        shorts = front.short_mels(
+            audio, pitches=[float(p) for p in candidates], dtype=SHORT_MEL_DTYPE
+        )
+        while shorts:  # each pitch's short frames freed once pooled
+            short = shorts.pop(0)
+            S = front.long_mel(short, audio.size, hop=hop_samples, window=window_samples)
+            W_i, _, ok = _unit_templates(S, threshold_db)
+            blocks.append(W_i)
+            valid.append(ok)
+    sizes = [block.shape[1] for block in blocks]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    mask = np.zeros((int(offsets[-1]), V.shape[1]), dtype=bool)
+    for k, ok in enumerate(valid):
+        mask[offsets[k] : offsets[k + 1]] = ok[:, None]
+    fit = fit_nmf(
+        V, mask.shape[0], W=np.hstack(blocks), fix_W=True, H_mask=mask, beta=0.0,
+        max_iter=max_iter, tol=tol, rng=rng, n_threads=1,
+    )  # fmt: skip
+    H = np.asarray(fit.H)
+    power = np.array([H[offsets[k] : offsets[k + 1]].sum() for k in range(len(blocks))])
+    power = power.reshape(len(audios), candidates.size)
+    pitches = []
+    for row in power:
+        if not np.any(row > 0):
+            pitches.append(1.0)
+            continue
+        best = int(np.argmax(row))
+        pitch = float(candidates[best])
+        if 0 < best < candidates.size - 1 and np.all(row[best - 1 : best + 2] > 0):
+            left, centre, right = np.log(row[best - 1 : best + 2])
+            curvature = left - 2 * centre + right
+            if curvature < 0:
+                shift = 0.5 * (left - right) / curvature
+                pitch += float(np.clip(shift, -0.5, 0.5)) * (candidates[1] - candidates[0])
+        pitches.append(pitch)
+    return pitches
+
+
+def _unit_templates(
+    S: NDArray[np.float64], threshold_db: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Unit-sum columns of a track's long-frame spectrogram ``S`` (F, K), their sums
+    (0 where masked) and the mask of frames above ``threshold_db`` re the loudest."""
+    norm = S.sum(axis=0)
+    peak = float(norm.max(initial=0.0))
+    ok = (norm > peak * 10 ** (threshold_db / 10)) & (norm > 0) if peak > 0 else norm > 1
+    W_i = np.full_like(S, 1.0 / S.shape[0])
+    W_i[:, ok] = S[:, ok] / norm[ok]
+    return W_i, np.where(ok, norm, 0.0), ok
 
 
 def _with_line_speed(timeline: TrackTimeline, *, hop: float) -> TrackTimeline:
@@ -467,20 +607,16 @@ def _run_pass(
     window_samples = max(hop_samples, round(overlap * hop * fs))
     hop_seconds = hop_samples / fs
     V = front.long_mel(mix_short, mix_samples, hop=hop_samples, window=window_samples)
-    n_bands, n_frames = V.shape
+    n_frames = V.shape[1]
     times = np.arange(n_frames) * hop_seconds
 
     # Fixed dictionaries: unit-sum columns; quiet track frames are masked out.
     blocks, norms, valid = [], [], []
     for short, samples in zip(track_short, track_samples, strict=True):
         S = front.long_mel(short, samples, hop=hop_samples, window=window_samples)
-        norm = S.sum(axis=0)
-        peak = float(norm.max(initial=0.0))
-        ok = (norm > peak * 10 ** (threshold_db / 10)) & (norm > 0) if peak > 0 else norm > 1
-        W_i = np.full_like(S, 1.0 / n_bands)
-        W_i[:, ok] = S[:, ok] / norm[ok]
+        W_i, norm, ok = _unit_templates(S, threshold_db)
         blocks.append(W_i)
-        norms.append(np.where(ok, norm, 0.0))
+        norms.append(norm)
         valid.append(ok)
     sizes = [block.shape[1] for block in blocks]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)

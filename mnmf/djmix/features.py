@@ -16,6 +16,7 @@ time ``n · hop`` seconds, for the mix and for every track.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,16 +95,35 @@ class MelFrontEnd:
         array, shape (n_mels, J)
             ``J = ceil(samples / short_hop) + 1`` frames (zero padding at both ends).
         """
+        return self.short_mels(x, pitches=(pitch,), dtype=dtype)[0]
+
+    def short_mels(
+        self,
+        x: NDArray[np.floating],
+        *,
+        pitches: Sequence[float],
+        dtype: type = np.float64,
+    ) -> list[NDArray[np.floating]]:
+        """:meth:`short_mel` at several pitches, from one STFT of ``x``.
+
+        Returns
+        -------
+        list of arrays, shape (n_mels, J)
+            One per pitch, in order.
+        """
         x = np.asarray(x)
         if x.ndim != 1:
             raise ValueError(f"x must be a mono signal of shape (samples,), got {x.shape}")
         n_fft, hop = self.n_fft, self.short_hop
         n_frames = int(np.ceil(x.size / hop)) + 1
         window = np.sin(np.pi * (np.arange(n_fft) + 0.5) / n_fft)
-        weights = self.filterbank.weights if pitch == 1.0 else self.shifted_weights(pitch)
+        weights = [
+            self.filterbank.weights if pitch == 1.0 else self.shifted_weights(pitch)
+            for pitch in pitches
+        ]
         # Column-major: long_mel's product reads short.T as a C-contiguous (J, F) array
         # without a copy.
-        out = np.empty((weights.shape[0], n_frames), dtype=dtype, order="F")
+        outs = [np.empty((w.shape[0], n_frames), dtype=dtype, order="F") for w in weights]
         step = 512
         # Frame j covers x[j·hop − n_fft/2, j·hop + n_fft/2) (zeros outside x): each block
         # of frames reads its own zero-padded float64 stretch of x, never a padded copy
@@ -117,9 +137,10 @@ class MelFrontEnd:
                 stretch[lo - first : hi - first] = x[lo:hi]
             frames = np.lib.stride_tricks.sliding_window_view(stretch, n_fft)[::hop][:count]
             block = np.fft.rfft(frames * window, axis=1)
-            power = block.real**2 + block.imag**2
-            out[:, start : start + count] = weights @ power.T
-        return out
+            power = (block.real**2 + block.imag**2).T
+            for w, out in zip(weights, outs, strict=True):
+                out[:, start : start + count] = w @ power
+        return outs
 
     def shifted_weights(self, pitch: float) -> NDArray[np.float64]:
         """Mel weights (n_mels, n_fft // 2 + 1) for content moved up by ``pitch``.

@@ -27,17 +27,26 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    a warp of one constant-speed piece is refined as before (2 s windows every second,
    twice). The discontinuities are the timeline's ``events``, labelled as the generator
    means them (:func:`label_events`);
-4. the gains are refitted on the aligned tracks: per frame, non-negative least squares
-   of the mix's mel power on the tracks' mel powers read along their piecewise warps
-   (relative weights, ≈ log-spectral error), each track's spectrum read at pitch ``s``
-   (its median speed: speed and pitch changed together, e.g. resampled) or at pitch 1
-   (time-stretched), whichever fits its body better; only within the play segment the
-   NMF found (widened by a few seconds).
+4. the gains are refitted on the aligned tracks (:func:`_refit_gains`): per frame, the
+   powers ``g_i² ≥ 0`` that minimize the absolute log-spectral error of the mix's mel
+   power against the tracks' mel powers read along their piecewise warps (a median over
+   bands: robust to bands an effect or an EQ changed), each track's spectrum read at the
+   pitch the NMF's pitch scan found, at pitch 1 or at its speed, whichever fits its body
+   best; only within the play segment the NMF found (widened by a few seconds). A
+   static colouring of the whole mix (bass boost, master EQ) is estimated from the
+   first fit (per band, the median log-ratio of mix to model) and removed before a
+   second one;
+5. the fades are fitted (:func:`fit_fade`): each fade-in and fade-out of the refitted
+   gain is replaced by the linear or equal-power ramp (or cut) that, smoothed by the
+   frames' analysis window as the refit measures it, fits the frames best (least
+   absolute deviations, frames below 10 % of the body left out); its ends are the
+   track's start, end and fade times, and its unsmoothed ramp the gain curve there.
 
 Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
 but the curve interpolates across it over one frame); a repetitive track can still be
 read at a period's offset where the NMF prior is weak; the refit assumes the mix is the
-sum of the tracks' powers (no EQ/effect model).
+sum of the tracks' powers up to a static colouring: a master compressor or distortion
+(level-dependent gain) is read as gain.
 """
 
 from __future__ import annotations
@@ -101,6 +110,18 @@ LOUD_FRACTION = 0.25
 #: Refitted gains below this (dB re the track's peak) outside the run around the peak are
 #: leakage of the least squares (the aligned track explains a little of the others).
 LEAK_DB = -26.0
+#: Gain refit: iterations of the reweighted least squares and the floor of its
+#: |log-ratio| (below it a band counts as fitted: 0.1 ≈ 0.4 dB); an aligned track
+#: with less than QUIET_FRACTION of its median power in a frame is not fitted there.
+IRLS_ITERATIONS = 30
+IRLS_FLOOR = 0.1
+QUIET_FRACTION = 1e-3
+#: Fade fit: the ends are searched this far (s) around their first estimates, on this
+#: grid (then ten times finer), with the analysis window sampled at FADE_TAPS points.
+FADE_SEARCH = 1.5
+FADE_STEP = 0.05
+FADE_TAPS = 33
+FADE_FLOOR = 0.1
 #: How much better (in onset-envelope correlation) pieces or a ramp must align than one
 #: line through them, per extra piece or ramp, to be kept.
 BREAK_GAIN = 0.02
@@ -529,6 +550,7 @@ def refine_tracks(
     hop: float,
     threshold_db: float,
     max_speed_deviation: float = 0.1,
+    pitches: Sequence[float] | None = None,
 ) -> tuple[list[TrackTimeline], list[dict[str, Any]]]:
     """Refined warps (piecewise per track, with events) and gains refitted on them.
 
@@ -541,7 +563,7 @@ def refine_tracks(
     mix_samples : int
         Samples of the mix.
     track_shorts : sequence of arrays, shape (n_mels, J_i)
-        The same for every track.
+        The same for every track, at the pitch it is heard (``pitches``).
     track_audios : sequence of arrays, shape (samples_i,)
         The tracks (mono, at the front end's rate), analysed again at the line's pitch.
     timelines : sequence of TrackTimeline
@@ -552,6 +574,9 @@ def refine_tracks(
         Silence threshold passed to :func:`derive_parameters`.
     max_speed_deviation : float
         Base speeds tried by :func:`piecewise_warp`: ``1 ± max_speed_deviation``.
+    pitches : sequence of float, optional
+        The pitch of each of ``track_shorts`` (1 when not given; e.g. the pitch scan's
+        of :func:`mnmf.djmix.decompose.scan_pitches`).
 
     Returns
     -------
@@ -654,37 +679,210 @@ def refine_tracks(
         slope = float(np.median([np.polyval(np.polyder(c), 0.0) for c in warp.coefficients]))
         if any(len(c) > 2 for c in warp.coefficients):
             slope = float(np.median(np.gradient(positions, short_times)))
-        best, best_error, best_pitch = None, np.inf, 1.0
+        given = 1.0 if pitches is None else float(pitches[i])
+        best, best_error, best_pitch = None, np.inf, given
         body = timeline.gain >= BODY_FRACTION * timeline.gain.max()
-        pitches = (1.0, slope) if abs(slope - 1) > 1e-3 else (1.0,)
-        for pitch in pitches:
-            short = track_short if pitch == 1.0 else front.short_mel(audio, pitch=pitch)
+        tried = [given]
+        for pitch in (1.0, slope):
+            if all(abs(pitch - other) > 1e-3 for other in tried):
+                tried.append(pitch)
+        for pitch in tried:
+            short = track_short if pitch == given else front.short_mel(audio, pitch=pitch)
             A = np.asarray((pool.T @ _aligned_mel(short, frame, positions).T).T)
             error = _solo_error(V[:, body], A[:, body])
             if error < best_error:
                 best, best_error, best_pitch = A, error, pitch
         aligned.append(best)
         diagnostics[i]["pitch"] = best_pitch
-    gains = _refit_gains(V, aligned, windows)
-    for i in range(len(timelines)):
-        gains[i] = _play_segment(gains[i])
+    gains, response_db = _refit_gains(V, aligned, windows)
+    for info in diagnostics:
+        info["mix_response_db"] = response_db
     refined = []
+    bounds = (0.0, mix_samples / front.fs)
     for i, timeline in enumerate(timelines):
         warp = warps[i]
         if warp is None:
             refined.append(timeline)
             continue
-        refined.append(
-            derive_parameters(
+        gain = _play_segment(gains[i])
+        positions = warp(times)
+        events = track_events[i] or timeline.events
+        measured = derive_parameters(
+            timeline.name, times, gain, positions, silence_db=threshold_db, events=events
+        )
+        fades = _fitted_fades(measured, window=2 * hop_samples / front.fs, bounds=bounds)
+        if fades is not None:
+            fade_in, fade_out = fades
+            gain = gain.copy()
+            head, tail = times < fade_in.full, times > fade_out.full
+            gain[head] = fade_in.gain(times[head])
+            gain[tail] = fade_out.gain(times[tail])
+            diagnostics[i].update(
+                fade_shapes=(fade_in.shape, fade_out.shape),
+                fade_residuals=(fade_in.residual, fade_out.residual),
+            )
+            measured = derive_parameters(
                 timeline.name,
                 times,
-                gains[i],
-                warp(times),
+                gain,
+                positions,
                 silence_db=threshold_db,
-                events=track_events[i] or timeline.events,
+                events=events,
+                fades=((fade_in.zero, fade_in.full), (fade_out.full, fade_out.zero)),
             )
-        )
+        refined.append(measured)
     return refined, diagnostics
+
+
+def _fitted_fades(
+    timeline: TrackTimeline, *, window: float, bounds: tuple[float, float]
+) -> tuple[Fade, Fade] | None:
+    """The fade-in and fade-out fitted around a timeline's measured ones (None when the
+    track has no body between them to give the level)."""
+    if not timeline.present:
+        return None
+    times, gain = timeline.times, timeline.gain
+    body = (times >= timeline.fade_in[1]) & (times <= timeline.fade_out[0])
+    if np.count_nonzero(body) < 3:
+        return None
+    level = float(np.median(gain[body]))
+    if level <= 0:
+        return None
+    fade_in = fit_fade(
+        times, gain, zero=timeline.start, full=timeline.fade_in[1], level=level,
+        window=window, rising=True, bounds=bounds,
+    )  # fmt: skip
+    fade_out = fit_fade(
+        times, gain, zero=timeline.end, full=timeline.fade_out[0], level=level,
+        window=window, rising=False, bounds=bounds,
+    )  # fmt: skip
+    if fade_in.full > fade_out.full:
+        return None
+    return fade_in, fade_out
+
+
+@dataclass(frozen=True)
+class Fade:
+    """A fitted fade: gain 0 at ``zero``, ``level`` at ``full`` (mix s), and its shape.
+
+    ``shape`` is "linear" (amplitude ramp), "equal-power" (quarter sine) or "cut"
+    (``zero == full``: a fade shorter than a frame); ``residual`` the mean absolute misfit of the smoothed model to
+    the frames.
+    """
+
+    zero: float
+    full: float
+    shape: str
+    level: float
+    residual: float
+    rising: bool = True
+
+    def gain(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The unsmoothed model at mix times ``t``: 0 on the far side of ``zero``,
+        ``level`` on the far side of ``full``."""
+        u = _fade_progress(t, self.zero, self.full, rising=self.rising)
+        return self.level * _fade_shape(self.shape, u)
+
+
+def _fade_progress(
+    t: NDArray, zero: NDArray | float, full: NDArray | float, *, rising: bool
+) -> NDArray:
+    """0 at ``zero``, 1 at ``full``, clipped; a step at ``zero`` where they coincide (a
+    cut: full gain from ``zero`` on for a fade-in, up to ``zero`` for a fade-out)."""
+    span = np.asarray(full, dtype=float) - np.asarray(zero, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (t - zero) / span
+    step = (t >= zero) if rising else (t <= zero)
+    return np.where(np.abs(span) > 1e-9, np.clip(np.nan_to_num(u), 0.0, 1.0), step)
+
+
+def _fade_shape(shape: str, u: NDArray) -> NDArray:
+    return np.sin(0.5 * np.pi * u) if shape == "equal-power" else u
+
+
+def fit_fade(
+    times: NDArray[np.float64],
+    gain: NDArray[np.float64],
+    *,
+    zero: float,
+    full: float,
+    level: float,
+    window: float,
+    rising: bool,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
+) -> Fade:
+    """The fade whose gain, smoothed as the frames measure it, fits ``gain`` best.
+
+    A frame's gain is measured on its analysis window (a Hann power profile of
+    ``window`` s), so near a fade's zero the measured amplitude is
+    ``sqrt(mean g²)`` over the window, well above the fader's: extrapolating a line
+    through the measured frames misplaces the fade's ends, and the measured dB at the
+    faint end of the fade are far off. This fits the ends (``zero``, ``full``: grid
+    search ± FADE_SEARCH s around the given ones, then ten times finer) and the shape
+    (linear, equal-power) of a model ``level · shape(u)`` smoothed by the same window,
+    by least absolute deviations (a frame where the fit of a faint track failed does
+    not move the fade) on the frames from ``window`` before the fade to ``window`` after.
+
+    Parameters
+    ----------
+    times, gain : arrays, shape (T,)
+        Frame times (s) and measured amplitude gains.
+    zero, full : float
+        Starting guesses of the fade's ends.
+    level : float
+        The body's gain the fade reaches.
+    window : float
+        Analysis window of the frames (s).
+    rising : bool
+        A fade-in (``zero ≤ full``) or a fade-out (``zero ≥ full``).
+    bounds : (float, float)
+        The mix's extent: ``zero`` is kept inside it.
+    """
+    resolution = float(np.median(np.diff(times))) if times.size > 1 else FADE_STEP
+    lo, hi = (zero, full) if rising else (full, zero)
+    near = (times >= lo - FADE_SEARCH - window) & (times <= hi + FADE_SEARCH + window)
+    near &= gain >= FADE_FLOOR * level
+    t, g = times[near], gain[near]
+    taps = np.linspace(-0.5 * window, 0.5 * window, FADE_TAPS)
+    sample = t[:, None] + taps[None, :]  # (frames, taps)
+    # The window's profile, cut at the mix's ends (the mix and the tracks are both
+    # zero there: the frame measures the gain over the part inside).
+    weights = np.cos(np.pi * taps / window)[None, :] ** 2 * (
+        (sample >= bounds[0]) & (sample <= bounds[1])
+    )
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), np.finfo(float).tiny)
+
+    def misfit(shape: str, zeros: NDArray, fulls: NDArray) -> NDArray:
+        # (candidates,) absolute misfits of the smoothed model against the frames
+        u = _fade_progress(sample[None], zeros[:, None, None], fulls[:, None, None], rising=rising)
+        model = level * np.sqrt((_fade_shape(shape, u) ** 2 * weights[None]).sum(axis=2))
+        return np.abs(model - g[None]).sum(axis=1)
+
+    fits = []
+    for shape in ("linear", "equal-power"):
+        centre_zero, centre_full = zero, full
+        for step in (FADE_STEP, FADE_STEP / 10):
+            reach = FADE_SEARCH if step == FADE_STEP else FADE_STEP
+            offsets = np.arange(-reach, reach + step / 2, step)
+            zeros = np.clip(centre_zero + offsets, *bounds)
+            Z, F = np.meshgrid(zeros, centre_full + offsets, indexing="ij")
+            # A fade never passes its own zero: full stays on its side of zero.
+            valid = (F >= Z) if rising else (F <= Z)
+            Z, F = Z[valid], F[valid]
+            cost = misfit(shape, Z, F)
+            k = int(np.argmin(cost))
+            centre_zero, centre_full = float(Z[k]), float(F[k])
+        residual = float(cost[k] / max(g.size, 1))
+        if abs(centre_full - centre_zero) < resolution:
+            # Shorter than a frame: not told apart from a cut; placed midway (where the
+            # power changes), or at the mix's end when the fade reaches it.
+            at = 0.5 * (centre_zero + centre_full)
+            if centre_zero in bounds:
+                at = centre_zero
+            fits.append(Fade(at, at, "cut", level, residual, rising))
+        else:
+            fits.append(Fade(centre_zero, centre_full, shape, level, residual, rising))
+    return min(fits, key=lambda fade: fade.residual)
 
 
 def _dominant_line(warp: PiecewiseWarp, times: NDArray[np.float64]) -> PiecewiseWarp:
@@ -716,13 +914,16 @@ def _alignment_score(
 
 
 def _play_segment(gain: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The gain on the run of frames around its peak where it stays above LEAK_DB."""
+    """The gain on the run of frames above LEAK_DB (re its peak) of the largest energy.
+
+    Energy, not the peak: a single-frame outlier of the fit must not outweigh the play.
+    """
     peak = float(gain.max(initial=0.0))
     if peak <= 0:
         return gain
-    labels, _ = ndimage.label(gain > peak * 10 ** (LEAK_DB / 20))
-    out = np.where(labels == labels[int(np.argmax(gain))], gain, 0.0)
-    return out
+    labels, count = ndimage.label(gain > peak * 10 ** (LEAK_DB / 20))
+    energy = ndimage.sum_labels(gain**2, labels, index=np.arange(1, count + 1))
+    return np.where(labels == 1 + int(np.argmax(energy)), gain, 0.0)
 
 
 def _weights(V: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -743,20 +944,119 @@ def _refit_gains(
     V: NDArray[np.float64],
     aligned: Sequence[NDArray[np.float64] | None],
     windows: NDArray[np.bool_],
-) -> NDArray[np.float64]:
-    """Amplitude gains (M, T): per frame NNLS of V on the aligned tracks' powers."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Amplitude gains (M, T): per frame, a robust fit of V on the aligned tracks' powers.
+
+    Each frame minimizes the absolute log-spectral error
+    ``Σ_f |log V_f − log Σ_i x_i A_if|`` over powers ``x_i = g_i² ≥ 0`` (iteratively
+    reweighted Gauss–Newton, :func:`_robust_powers`), started from the relative least
+    squares.
+    With one track this is the median over bands of the power ratio: bands that an
+    effect boosts or cuts (a bass shelf, a DJ's EQ kill), or that the analysis smears,
+    move the gain only when they are the majority, where a least-squares fit moves with
+    every one of them (a relative one is dragged down by cut bands most).
+
+    A static colouring of the whole mix (a master EQ or bass boost, the tilt of an
+    effect) is then estimated as the median over frames, per band, of the log-ratio of
+    the mix to the fitted model, centred on its median over bands (the level stays the
+    majority's), removed from V, and the frames are fitted again: in a crossfade, the
+    boosted bands of one track are no longer explained by raising the other's gain.
+
+    A track's frame whose aligned power is below :data:`QUIET_FRACTION` of its median
+    over the window carries no evidence of its gain: it is left out of that frame's fit
+    and its gain interpolated from its neighbours in the window.
+
+    Returns
+    -------
+    gains : array, shape (M, T)
+    response_db : array, shape (F,)
+        The mix's estimated static colouring per band (dB of power).
+    """
     n_tracks, n_frames = windows.shape
-    gains = np.zeros((n_tracks, n_frames))
-    w = _weights(V)
-    for n in range(n_frames):
-        active = [i for i in range(n_tracks) if windows[i, n] and aligned[i] is not None]
-        if not active:
+    usable = np.zeros((n_tracks, n_frames), dtype=bool)
+    unknown = np.zeros((n_tracks, n_frames), dtype=bool)
+    for i in range(n_tracks):
+        if aligned[i] is None or not windows[i].any():
             continue
-        A = np.stack([aligned[i][:, n] for i in active], axis=1) * w[:, n : n + 1]
-        keep = A.any(axis=0)
-        if not keep.any():
-            continue
-        solution, _ = nnls(A[:, keep], V[:, n] * w[:, n])
-        for i, value in zip(np.asarray(active)[keep], solution, strict=True):
-            gains[i, n] = np.sqrt(value)
-    return gains
+        energy = aligned[i].sum(axis=0)
+        typical = (
+            float(np.median(energy[windows[i] & (energy > 0)]))
+            if (energy[windows[i]] > 0).any()
+            else 0.0
+        )
+        usable[i] = windows[i] & (energy > QUIET_FRACTION * typical) & (energy > 0)
+        unknown[i] = windows[i] & ~usable[i]
+    fitted = np.flatnonzero(usable.any(axis=0))
+
+    def fit(mix: NDArray[np.float64]) -> NDArray[np.float64]:
+        powers = np.zeros((n_tracks, n_frames))
+        w = _weights(mix)
+        for n in fitted:
+            active = np.flatnonzero(usable[:, n])
+            A = np.stack([aligned[i][:, n] for i in active], axis=1)
+            powers[active, n] = _robust_powers(A, mix[:, n], w[:, n])
+        return powers
+
+    powers = fit(V)
+    response = np.zeros(V.shape[0])
+    if fitted.size:
+        model = np.zeros((V.shape[0], fitted.size))
+        for i in range(n_tracks):
+            if aligned[i] is not None:
+                model += aligned[i][:, fitted] * powers[i, fitted]
+        floor = 1e-3 * max(float(V.mean()), np.finfo(float).tiny)
+        log_ratio = np.log(np.maximum(V[:, fitted], floor) / np.maximum(model, floor))
+        response = np.median(log_ratio, axis=1)
+        response -= np.median(response)
+        powers = fit(V * np.exp(-response)[:, None])
+    gains = np.sqrt(powers)
+    for i in range(n_tracks):
+        # Frames without evidence take the gain interpolated along the window.
+        known = np.flatnonzero(usable[i])
+        fill = np.flatnonzero(unknown[i])
+        if known.size and fill.size:
+            gains[i, fill] = np.interp(fill, known, gains[i, known])
+    return gains, 10 * np.log10(np.e) * response
+
+
+def _robust_powers(
+    A: NDArray[np.float64], v: NDArray[np.float64], w: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Powers x ≥ 0 (k,) minimizing ``Σ_f |log v_f − log (A x)_f|`` (see above).
+
+    ``A`` (F, k) the aligned powers, ``v`` (F,) the mix's, ``w`` (F,) the relative
+    weights ``≈ 1 / v`` of the starting least squares (floored, so silent bands weigh
+    little; ``1 / max(w)`` is also the floor of the powers inside the logarithms).
+    Gauss–Newton steps on ``log (A x)`` (rows ``A / (A x)``), each a non-negative least
+    squares with the IRLS weights ``1 / max(|log-ratio|, IRLS_FLOOR)``, halved while
+    they do not lower the cost.
+    """
+    x, _ = nnls(A * w[:, None], v * w)
+    floor = 1.0 / float(np.max(w))
+    log_v = np.log(np.maximum(v, floor))
+
+    def residual(powers: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        model = np.maximum(A @ powers, floor)
+        return log_v - np.log(model), model
+
+    r, model = residual(x)
+    cost = float(np.abs(r).sum())
+    for _ in range(IRLS_ITERATIONS):
+        robust = 1.0 / np.sqrt(np.maximum(np.abs(r), IRLS_FLOOR))
+        J = A / model[:, None]
+        target, _ = nnls(J * robust[:, None], (r + J @ x) * robust)
+        step = target - x
+        for _ in range(20):  # halve the step until the cost does not rise
+            trial = x + step
+            r_trial, model_trial = residual(trial)
+            cost_trial = float(np.abs(r_trial).sum())
+            if cost_trial <= cost:
+                break
+            step = 0.5 * step
+        else:
+            break
+        change = np.max(np.abs(trial - x)) / max(float(np.max(x)), np.finfo(float).tiny)
+        x, r, model, cost = trial, r_trial, model_trial, cost_trial
+        if change < 1e-7:
+            break
+    return x

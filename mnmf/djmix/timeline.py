@@ -149,6 +149,7 @@ def derive_parameters(
     *,
     silence_db: float = SILENCE_DB,
     events: Sequence[dict[str, Any]] = (),
+    fades: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> TrackTimeline:
     """A :class:`TrackTimeline` with its parameters derived from its curves.
 
@@ -165,6 +166,10 @@ def derive_parameters(
         The track is audible where its gain is above ``silence_db`` dB re its peak gain.
     events : sequence of dict
         Jumps and loops, kept as given.
+    fades : ((float, float), (float, float)) or None
+        The fade-in and fade-out (mix s) when they are known (fitted by a model, e.g.
+        :func:`mnmf.djmix.refine.fit_fade`): they set ``start``, ``end`` and the fades
+        instead of the curve's frames.
 
     Returns
     -------
@@ -205,6 +210,8 @@ def derive_parameters(
     # threshold, which a -40 dB gate puts a fraction of the fade late (early).
     start = min(start, _extrapolated_edge(times, gain, body, playing[0], full[0], default=start))
     end = max(end, _extrapolated_edge(times, gain, body, full[-1], playing[-1], default=end))
+    if fades is not None:
+        (start, fade_in_stop), (fade_out_start, end) = fades
     located = np.flatnonzero(np.isfinite(position))
     slopes = np.diff(position) / np.diff(times)
     slopes = slopes[np.isfinite(slopes)]
