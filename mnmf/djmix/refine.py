@@ -766,8 +766,8 @@ class Fade:
     """A fitted fade: gain 0 at ``zero``, ``level`` at ``full`` (mix s), and its shape.
 
     ``shape`` is "linear" (amplitude ramp), "equal-power" (quarter sine) or "cut"
-    (``zero == full``: a fade shorter than a frame); ``residual`` the mean absolute misfit of the smoothed model to
-    the frames.
+    (``zero == full``: a fade shorter than a frame); ``residual`` the mean absolute
+    misfit of the smoothed model to the frames.
     """
 
     zero: float
