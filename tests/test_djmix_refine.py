@@ -270,3 +270,20 @@ def test_refit_gains_removes_a_master_colouring_in_crossfades():
     estimate, found_db = _refit_gains(V, aligned, windows)
     np.testing.assert_allclose(estimate[windows], gains[windows], rtol=0.01)
     np.testing.assert_allclose(found_db, response_db - np.median(response_db), atol=0.3)
+
+
+def test_fit_fade_weighs_the_window_by_the_track_power():
+    # A track whose power sits on beats: a frame measures g² weighted by that power.
+    times = np.arange(0, 30, 0.5)
+    fine = np.arange(-1, 31, 0.005)
+    power = 0.05 + (np.mod(fine - 0.1, 0.6) < 0.08) * 20.0
+    truth = Fade(11.3, 15.2, "linear", 1.0, 0.0, True)
+    taps = np.linspace(-0.5, 0.5, 401)
+    sample = times[:, None] + taps[None, :]
+    weights = np.cos(np.pi * taps)[None, :] ** 2 * np.interp(sample, fine, power)
+    gain = np.sqrt((truth.gain(sample) ** 2 * weights).sum(1) / weights.sum(1))
+    options = {"zero": 11.0, "full": 15.5, "level": 1.0, "window": 1.0, "rising": True}
+    weighted = fit_fade(times, gain, profile=(fine, power), **options)
+    assert (weighted.zero, weighted.full) == pytest.approx((11.3, 15.2), abs=0.01)
+    plain = fit_fade(times, gain, **options)
+    assert max(abs(plain.zero - 11.3), abs(plain.full - 15.2)) > 0.02

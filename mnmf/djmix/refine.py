@@ -38,7 +38,8 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    second one;
 5. the fades are fitted (:func:`fit_fade`): each fade-in and fade-out of the refitted
    gain is replaced by the linear or equal-power ramp (or cut) that, smoothed by the
-   frames' analysis window as the refit measures it, fits the frames best (least
+   frames' analysis window as the refit measures it (weighted by the track's own power
+   along the window), fits the frames best (least
    absolute deviations, frames below 10 % of the body left out); its ends are the
    track's start, end and fade times, and its unsmoothed ramp the gain curve there.
 
@@ -666,6 +667,7 @@ def refine_tracks(
     V = np.asarray((pool.T @ mix_short.T).T)
     margin = int(np.ceil(MARGIN_SECONDS / hop))
     aligned: list[NDArray[np.float64] | None] = []
+    profiles: list[NDArray[np.float64] | None] = [None] * len(timelines)
     windows = np.zeros((len(timelines), times.size), dtype=bool)
     for i, (timeline, warp, track_short, audio) in enumerate(
         zip(timelines, warps, track_shorts, track_audios, strict=True)
@@ -686,13 +688,17 @@ def refine_tracks(
         for pitch in (1.0, slope):
             if all(abs(pitch - other) > 1e-3 for other in tried):
                 tried.append(pitch)
+        profile = np.zeros(short_times.size)
         for pitch in tried:
             short = track_short if pitch == given else front.short_mel(audio, pitch=pitch)
-            A = np.asarray((pool.T @ _aligned_mel(short, frame, positions).T).T)
+            read = _aligned_mel(short, frame, positions)
+            A = np.asarray((pool.T @ read.T).T)
             error = _solo_error(V[:, body], A[:, body])
             if error < best_error:
                 best, best_error, best_pitch = A, error, pitch
+                profile = read.sum(axis=0)
         aligned.append(best)
+        profiles[i] = profile
         diagnostics[i]["pitch"] = best_pitch
     gains, response_db = _refit_gains(V, aligned, windows)
     for info in diagnostics:
@@ -710,7 +716,12 @@ def refine_tracks(
         measured = derive_parameters(
             timeline.name, times, gain, positions, silence_db=threshold_db, events=events
         )
-        fades = _fitted_fades(measured, window=2 * hop_samples / front.fs, bounds=bounds)
+        fades = _fitted_fades(
+            measured,
+            window=2 * hop_samples / front.fs,
+            bounds=bounds,
+            profile=(short_times, profiles[i]) if profiles[i] is not None else None,
+        )
         if fades is not None:
             fade_in, fade_out = fades
             gain = gain.copy()
@@ -735,7 +746,11 @@ def refine_tracks(
 
 
 def _fitted_fades(
-    timeline: TrackTimeline, *, window: float, bounds: tuple[float, float]
+    timeline: TrackTimeline,
+    *,
+    window: float,
+    bounds: tuple[float, float],
+    profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
 ) -> tuple[Fade, Fade] | None:
     """The fade-in and fade-out fitted around a timeline's measured ones (None when the
     track has no body between them to give the level)."""
@@ -750,11 +765,11 @@ def _fitted_fades(
         return None
     fade_in = fit_fade(
         times, gain, zero=timeline.start, full=timeline.fade_in[1], level=level,
-        window=window, rising=True, bounds=bounds,
+        window=window, rising=True, bounds=bounds, profile=profile,
     )  # fmt: skip
     fade_out = fit_fade(
         times, gain, zero=timeline.end, full=timeline.fade_out[0], level=level,
-        window=window, rising=False, bounds=bounds,
+        window=window, rising=False, bounds=bounds, profile=profile,
     )  # fmt: skip
     if fade_in.full > fade_out.full:
         return None
@@ -810,6 +825,7 @@ def fit_fade(
     window: float,
     rising: bool,
     bounds: tuple[float, float] = (-np.inf, np.inf),
+    profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> Fade:
     """The fade whose gain, smoothed as the frames measure it, fits ``gain`` best.
 
@@ -837,6 +853,11 @@ def fit_fade(
         A fade-in (``zero ≤ full``) or a fade-out (``zero ≥ full``).
     bounds : (float, float)
         The mix's extent: ``zero`` is kept inside it.
+    profile : (array, array), optional
+        Times (s) and power of the track as the mix plays it (its aligned short frames
+        summed over bands): a frame measures ``g²`` averaged over its window *weighted
+        by the track's own power* (a beat near the window's edge weighs more than a
+        quiet centre); without it the window alone weighs.
     """
     resolution = float(np.median(np.diff(times))) if times.size > 1 else FADE_STEP
     lo, hi = (zero, full) if rising else (full, zero)
@@ -850,6 +871,8 @@ def fit_fade(
     weights = np.cos(np.pi * taps / window)[None, :] ** 2 * (
         (sample >= bounds[0]) & (sample <= bounds[1])
     )
+    if profile is not None:
+        weights = weights * np.interp(sample, profile[0], profile[1], left=0.0, right=0.0)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), np.finfo(float).tiny)
 
     def misfit(shape: str, zeros: NDArray, fulls: NDArray) -> NDArray:
