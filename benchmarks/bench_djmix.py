@@ -10,11 +10,13 @@ of each mix's median over tracks, per method and per variant group (as the publi
 tables: none / resampled / effects), beside the published numbers (UnmixDB v1.1).
 
 ``--part scale``: synthetic mixes of 10, 30 and 60 minutes (3, 8 and 16 synthetic tracks
-of 4 minutes) decomposed by the multi-pass NMF (no refinement): one child process
+of 4 minutes) decomposed by the pitch scan and the multi-pass NMF: one child process
 generates the mix (saved to a temporary folder), then a child per run loads and
 decomposes it — the audio in float64 (as generated) and in float32 (as read from audio
-files), and for ``--dense-minutes`` with every pass a dense fit (the reference): wall time,
-time per pass (and a progress line per pass on stderr), the share of H the passes store
+files), float32 with the sub-frame refinement too ("refined"), and for
+``--dense-minutes`` with every pass a dense fit (the reference): wall time, time of the
+pitch scan, of each pass (and a progress line per pass on stderr) and of the refinement,
+the share of H the passes store
 (block-sparse after the first), peak memory of the decomposing child (its maximum
 resident set, the loaded mix and tracks included), against the targets (60 min within
 10 min and 2 GiB).
@@ -121,6 +123,8 @@ def accuracy(seeds: list[int]) -> None:
         "resampled": lambda r: r["scaling"] == "resample" and r["effect"] == "none",
         "stretched": lambda r: r["scaling"] == "stretch" and r["effect"] == "none",
         "effects": lambda r: r["effect"] != "none",
+        "bass": lambda r: r["effect"] == "bass",
+        "compression": lambda r: r["effect"] == "compression",
         "distortion": lambda r: r["effect"] == "distortion",
     }
     header = f"{'group':<11} {'method':<14} {'n':>3} " + " ".join(f"{t:>11}" for _, t in SHOWN)
@@ -186,7 +190,7 @@ def scale_child(folder: str, mode: str) -> None:
     import mnmf.djmix.decompose
     from mnmf.djmix.decompose import decompose_mix
 
-    dtype = "float32" if mode == "float32" else "float64"
+    dtype = "float32" if mode in ("float32", "refined") else "float64"
     mnmf.djmix.decompose.SPARSE_PASSES = mode != "dense"
 
     source = Path(folder)
@@ -200,12 +204,15 @@ def scale_child(folder: str, mode: str) -> None:
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="  %(message)s")
     started = time.perf_counter()
-    result = decompose_mix(mix, tracks, FS, rng=rng, refine=False)
+    result = decompose_mix(mix, tracks, FS, rng=rng, refine=mode == "refined")
     total = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
     print(json.dumps({
         "minutes": mix.shape[0] / FS / 60, "tracks": len(tracks), "seconds": total,
         "passes": [[p.hop, p.seconds] for p in result.passes], "peak_gib": peak,
+        "scan": result.info["pitch_scan_seconds"],
+        "refine": total - result.info["pitch_scan_seconds"]
+        - sum(p.seconds for p in result.passes) if mode == "refined" else None,
         "input_gib": loaded, "mode": mode,
         "stored": [[sum(H.nnz for H in p.H), sum(H.shape[0] * H.shape[1] for H in p.H)]
                    for p in result.passes],
@@ -239,18 +246,21 @@ def scale(minutes: list[float], dense_minutes: list[float]) -> None:
             if generated is None:
                 print(f"{length:>7g} generation {error}")
                 continue
-            modes = ["float64", "float32"] + (["dense"] if length in dense_minutes else [])
+            modes = ["float64", "float32", "refined"]
+            modes += ["dense"] if length in dense_minutes else []
             for dtype in modes:
                 found, error = _child("--scale-child", folder, dtype)
                 if found is None:
                     print(f"{length:>7g} {dtype} {error}")
                     continue
-                passes = ", ".join(
+                passes = f"pitch scan: {found['scan']:.1f}, " + ", ".join(
                     f"{hop:g}: {seconds:.1f} [{100 * stored / max(cells, 1):.2g} %]"
                     for (hop, seconds), (stored, cells) in zip(
                         found["passes"], found["stored"], strict=True
                     )
                 )
+                if found["refine"] is not None:
+                    passes += f", refinement: {found['refine']:.1f}"
                 print(
                     f"{found['minutes']:>7.1f} {found['tracks']:>6} {dtype:>7} "
                     f"{found['seconds']:>8.1f} {found['peak_gib']:>8.2f} "
@@ -261,7 +271,8 @@ def scale(minutes: list[float], dense_minutes: list[float]) -> None:
         "targets: 60 min within 600 s wall and 2 GiB peak. peak = the decomposing child's max "
         "RSS, the mix and tracks it loads included ('audio': their dtype, float32 as read "
         "from files; 'input' = RSS once loaded); generating the mix runs in its own child "
-        "('gen GiB'); 'dense' = float64 audio, every pass a dense fit (the reference)"
+        "('gen GiB'); 'dense' = float64 audio, every pass a dense fit (the reference); "
+        "'refined' = float32 audio, the passes and the sub-frame refinement"
     )
 
 

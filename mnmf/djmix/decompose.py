@@ -335,7 +335,7 @@ def decompose_mix(
             np.asarray(mix_short, dtype=np.float64),
             signal.size,
             [np.asarray(short, dtype=np.float64) for short in track_short],
-            [np.asarray(ref.audio, dtype=np.float64) for ref in references],
+            [ref.audio for ref in references],  # float32 kept: short_mel widens it
             nmf_tracks,
             hop=final.hop,
             threshold_db=threshold_db,
