@@ -17,6 +17,7 @@ from mnmf.djmix.refine import (
     _robust_powers,
     fit_fade,
     label_events,
+    parabolic_peak,
     onset_envelope,
     piecewise_warp,
 )
@@ -287,3 +288,11 @@ def test_fit_fade_weighs_the_window_by_the_track_power():
     assert (weighted.zero, weighted.full) == pytest.approx((11.3, 15.2), abs=0.01)
     plain = fit_fade(times, gain, **options)
     assert max(abs(plain.zero - 11.3), abs(plain.full - 15.2)) > 0.02
+
+
+def test_parabolic_peak_finds_the_vertex():
+    vertex = 0.3
+    values = [-((x - vertex) ** 2) for x in (-1.0, 0.0, 1.0)]
+    assert float(parabolic_peak(*values)) == pytest.approx(vertex, abs=1e-12)
+    assert float(parabolic_peak(1.0, 1.0, 1.0)) == 0.0  # flat: no bend
+    np.testing.assert_allclose(parabolic_peak([0.0, 1.0], [1.0, 2.0], [0.0, 2.0]), [0.0, 0.5])

@@ -409,6 +409,8 @@ def scan_pitches(
     list of float
         One pitch per track (1.0 for a track whose activations are all zero).
     """
+    from mnmf.djmix.refine import parabolic_peak
+
     fs = front.fs
     hop_samples = max(1, round(hop * fs))
     window_samples = max(hop_samples, round(overlap * hop * fs))
@@ -444,11 +446,8 @@ def scan_pitches(
         best = int(np.argmax(row))
         pitch = float(candidates[best])
         if 0 < best < candidates.size - 1 and np.all(row[best - 1 : best + 2] > 0):
-            left, centre, right = np.log(row[best - 1 : best + 2])
-            curvature = left - 2 * centre + right
-            if curvature < 0:
-                shift = 0.5 * (left - right) / curvature
-                pitch += float(np.clip(shift, -0.5, 0.5)) * (candidates[1] - candidates[0])
+            shift = float(parabolic_peak(*np.log(row[best - 1 : best + 2])))
+            pitch += shift * (candidates[1] - candidates[0])
         pitches.append(pitch)
     return pitches
 

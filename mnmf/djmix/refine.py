@@ -128,6 +128,16 @@ FADE_FLOOR = 0.1
 BREAK_GAIN = 0.02
 
 
+def parabolic_peak(left: ArrayLike, centre: ArrayLike, right: ArrayLike) -> NDArray[np.float64]:
+    """Offset (in steps, from the centre) of the vertex of the parabola through three
+    equally spaced values; 0 where they do not bend down. Within ±0.5 when ``centre``
+    is the largest of the three."""
+    left, centre, right = (np.asarray(v, dtype=np.float64) for v in (left, centre, right))
+    curvature = left - 2 * centre + right
+    bent = curvature < 0
+    return np.where(bent, 0.5 * (left - right) / np.where(bent, curvature, -1.0), 0.0)
+
+
 def fit_warp(
     times: NDArray[np.float64], positions: NDArray[np.float64], *, hop: float
 ) -> tuple[float, float, NDArray[np.bool_]]:
@@ -353,11 +363,10 @@ def piecewise_warp(
     best = scores[rows, path]
     shift = np.zeros(centres.size)
     inner = (path > 0) & (path < offsets.size - 1)
-    y0 = scores[rows[inner], path[inner] - 1]
-    y2 = scores[rows[inner], path[inner] + 1]
-    curvature = y0 - 2 * best[inner] + y2
-    shift[inner] = np.where(
-        curvature < 0, 0.5 * (y0 - y2) / np.where(curvature < 0, curvature, -1.0), 0.0
+    shift[inner] = parabolic_peak(
+        scores[rows[inner], path[inner] - 1],
+        best[inner],
+        scores[rows[inner], path[inner] + 1],
     )
     positions = intercept + slope * centres + offsets[path] + np.clip(shift, -1, 1) * frame
     splits = list(np.flatnonzero(np.abs(np.diff(offsets[path])) > SPLIT_SECONDS) + 1)
@@ -431,9 +440,7 @@ def piecewise_warp(
         top = int(np.argmax(score))
         if score[top] < XCORR_MIN or top in (0, lags.size - 1):
             continue
-        y0, y1, y2 = score[top - 1 : top + 2]
-        curvature = y0 - 2 * y1 + y2
-        fine = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
+        fine = float(parabolic_peak(*score[top - 1 : top + 2]))
         coefficients[k] = coefficients[k].copy()
         coefficients[k][-1] += lags[top] + fine * (lags[1] - lags[0])
     warp = PiecewiseWarp(np.asarray(breaks, dtype=np.float64), coefficients)
@@ -515,9 +522,7 @@ def _xcorr_positions(
         best = int(np.argmax(score))
         if score[best] < XCORR_MIN or best in (0, lags.size - 1):
             continue
-        y0, y1, y2 = score[best - 1 : best + 2]
-        curvature = y0 - 2 * y1 + y2
-        shift = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
+        shift = float(parabolic_peak(*score[best - 1 : best + 2]))
         lag = lags[best] + shift * (lags[1] - lags[0])
         found_t.append(centre)
         found_p.append(intercept + slope * centre + lag)
