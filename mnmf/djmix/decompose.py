@@ -431,12 +431,17 @@ def scan_pitches(
     mask = np.zeros((int(offsets[-1]), V.shape[1]), dtype=bool)
     for k, ok in enumerate(valid):
         mask[offsets[k] : offsets[k + 1]] = ok[:, None]
+    # In float32 (fit_nmf keeps V's type): the scan only ranks each track's candidates,
+    # and its dictionary is P times the first pass's (an hour's scan: ~10⁷ entries of H
+    # and as many in each MU statistic).
     fit = fit_nmf(
-        V, mask.shape[0], W=np.hstack(blocks), fix_W=True, H_mask=mask, beta=0.0,
-        max_iter=max_iter, tol=tol, rng=rng, n_threads=1,
+        V.astype(np.float32), mask.shape[0], W=np.hstack(blocks).astype(np.float32),
+        fix_W=True, H_mask=mask, beta=0.0, max_iter=max_iter, tol=tol, rng=rng, n_threads=1,
     )  # fmt: skip
     H = np.asarray(fit.H)
-    power = np.array([H[offsets[k] : offsets[k + 1]].sum() for k in range(len(blocks))])
+    power = np.array(
+        [H[offsets[k] : offsets[k + 1]].sum(dtype=np.float64) for k in range(len(blocks))]
+    )
     power = power.reshape(len(audios), candidates.size)
     pitches = []
     for row in power:

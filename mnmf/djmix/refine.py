@@ -672,7 +672,8 @@ def refine_tracks(
     V = np.asarray((pool.T @ mix_short.T).T)
     margin = int(np.ceil(MARGIN_SECONDS / hop))
     aligned: list[NDArray[np.float64] | None] = []
-    profiles: list[NDArray[np.float64] | None] = [None] * len(timelines)
+    profiles: list[tuple[NDArray[np.float64], NDArray[np.float64]] | None]
+    profiles = [None] * len(timelines)
     windows = np.zeros((len(timelines), times.size), dtype=bool)
     for i, (timeline, warp, track_short, audio) in enumerate(
         zip(timelines, warps, track_shorts, track_audios, strict=True)
@@ -681,11 +682,21 @@ def refine_tracks(
             aligned.append(None)
             continue
         playing = np.flatnonzero(timeline.gain > 0)
-        windows[i, max(0, playing[0] - margin) : playing[-1] + margin + 1] = True
-        positions = warp(short_times)
+        first, last = max(0, playing[0] - margin), min(times.size - 1, playing[-1] + margin)
+        windows[i, first : last + 1] = True
+        # The track is read only under its window (its frames pool the short frames
+        # within one hop of their centres): an hour-long mix has ~10⁵ short frames,
+        # a track plays a few % of them.
+        span = slice(
+            max(0, int(np.floor((times[first] - hop) / frame))),
+            min(short_times.size, int(np.ceil((times[last] + hop) / frame)) + 1),
+        )
+        local_times = short_times[span]
+        local_pool = pool[span]
+        positions = warp(local_times)
         slope = float(np.median([np.polyval(np.polyder(c), 0.0) for c in warp.coefficients]))
         if any(len(c) > 2 for c in warp.coefficients):
-            slope = float(np.median(np.gradient(positions, short_times)))
+            slope = float(np.median(np.gradient(positions, local_times)))
         given = 1.0 if pitches is None else float(pitches[i])
         best, best_error, best_pitch = None, np.inf, given
         body = timeline.gain >= BODY_FRACTION * timeline.gain.max()
@@ -693,17 +704,15 @@ def refine_tracks(
         for pitch in (1.0, slope):
             if all(abs(pitch - other) > 1e-3 for other in tried):
                 tried.append(pitch)
-        profile = np.zeros(short_times.size)
         for pitch in tried:
             short = track_short if pitch == given else front.short_mel(audio, pitch=pitch)
             read = _aligned_mel(short, frame, positions)
-            A = np.asarray((pool.T @ read.T).T)
+            A = np.asarray((local_pool.T @ read.T).T)
             error = _solo_error(V[:, body], A[:, body])
             if error < best_error:
                 best, best_error, best_pitch = A, error, pitch
-                profile = read.sum(axis=0)
+                profiles[i] = (local_times, read.sum(axis=0))
         aligned.append(best)
-        profiles[i] = profile
         diagnostics[i]["pitch"] = best_pitch
     gains, response_db = _refit_gains(V, aligned, windows)
     for info in diagnostics:
@@ -725,7 +734,7 @@ def refine_tracks(
             measured,
             window=2 * hop_samples / front.fs,
             bounds=bounds,
-            profile=(short_times, profiles[i]) if profiles[i] is not None else None,
+            profile=profiles[i],
         )
         if fades is not None:
             fade_in, fade_out = fades
