@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.ndimage
 
 from mnmf.djmix.evaluation import evaluate_transcription
 from mnmf.djmix.features import MelFrontEnd
@@ -17,8 +18,8 @@ from mnmf.djmix.refine import (
     _robust_powers,
     fit_fade,
     label_events,
-    parabolic_peak,
     onset_envelope,
+    parabolic_peak,
     piecewise_warp,
 )
 
@@ -296,3 +297,14 @@ def test_parabolic_peak_finds_the_vertex():
     assert float(parabolic_peak(*values)) == pytest.approx(vertex, abs=1e-12)
     assert float(parabolic_peak(1.0, 1.0, 1.0)) == 0.0  # flat: no bend
     np.testing.assert_allclose(parabolic_peak([0.0, 1.0], [1.0, 2.0], [0.0, 2.0]), [0.0, 0.5])
+
+
+def test_onset_envelope_by_blocks_equals_the_whole_array_formula():
+    short = np.random.default_rng(0).uniform(0, 3, size=(16, 10000)) ** 3
+    log = np.log(short + 1e-4 * short.mean())
+    flux = np.zeros(short.shape[1])
+    flux[1:] = np.maximum(np.diff(log, axis=1), 0).sum(axis=0)
+    expected = flux - scipy.ndimage.uniform_filter1d(flux, 33, mode="nearest")
+    np.testing.assert_allclose(onset_envelope(short), expected, rtol=0, atol=1e-9)
+    widened = onset_envelope(short.astype(np.float32))
+    np.testing.assert_allclose(widened, expected, rtol=0, atol=1e-6 * np.abs(expected).max())

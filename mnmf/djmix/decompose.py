@@ -332,7 +332,7 @@ def decompose_mix(
 
         final_tracks, diagnostics = refine_tracks(
             front,
-            np.asarray(mix_short, dtype=np.float64),
+            mix_short,  # float32 kept: the refinement widens it block by block
             signal.size,
             [np.asarray(short, dtype=np.float64) for short in track_short],
             [ref.audio for ref in references],  # float32 kept: short_mel widens it

@@ -67,8 +67,10 @@ from mnmf.djmix.timeline import TrackTimeline, derive_parameters
 
 #: Inliers of the NMF line lie within this many hops of it.
 INLIER_HOPS = 2.0
-#: Slopes are taken between frames at least this many seconds apart.
+#: Slopes are taken between frames at least this many seconds apart, among at most
+#: THEIL_SEN_POINTS frames.
 MIN_SPAN_SECONDS = 2.0
+THEIL_SEN_POINTS = 400
 #: The first line is fitted on frames whose gain is at least this fraction of the peak.
 BODY_FRACTION = 0.5
 #: Cross-correlation windows: length and spacing (s), and the lowest accepted
@@ -158,13 +160,16 @@ def fit_warp(
     n = times.size
     if n < 2:
         return 1.0, float(positions[0] - times[0]) if n else 0.0, np.ones(n, dtype=bool)
-    i, j = np.triu_indices(n, k=1)
+    # Theil–Sen on at most THEIL_SEN_POINTS evenly spread samples: the pairs of all n
+    # samples of a long play (thousands of windows) would take gigabytes.
+    chosen = np.unique(np.linspace(0, n - 1, min(n, THEIL_SEN_POINTS)).round().astype(int))
+    i, j = np.triu_indices(chosen.size, k=1)
+    i, j = chosen[i], chosen[j]
     span = times[j] - times[i]
     keep = span >= min(MIN_SPAN_SECONDS, 0.5 * float(times.max() - times.min()))
     if not keep.any():
         keep = span > 0
-    step = max(1, int(keep.sum() // 20000))  # a subsample of pairs for long tracks
-    slopes = ((positions[j] - positions[i]) / np.where(span > 0, span, 1.0))[keep][::step]
+    slopes = ((positions[j] - positions[i]) / np.where(span > 0, span, 1.0))[keep]
     slope = float(np.median(slopes))
     intercept = float(np.median(positions - slope * times))
     inliers = np.abs(positions - (intercept + slope * times)) <= INLIER_HOPS * hop
@@ -482,12 +487,25 @@ def label_events(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def onset_envelope(short_mel: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Spectral flux of log mel powers, high-passed: shape (J,) for (n_mels, J)."""
-    floor = 1e-4 * max(float(short_mel.mean()), np.finfo(float).tiny)
-    log = np.log(short_mel + floor)
-    flux = np.zeros(short_mel.shape[1])
-    flux[1:] = np.maximum(np.diff(log, axis=1), 0.0).sum(axis=0)
+def onset_envelope(short_mel: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Spectral flux of log mel powers, high-passed: shape (J,) for (n_mels, J).
+
+    Computed in float64 on blocks of frames (an hour's short frames are 159 MB in
+    float64: a whole-array log and difference would hold several such copies).
+    """
+    floor = 1e-4 * max(float(short_mel.mean(dtype=np.float64)), np.finfo(float).tiny)
+    n_frames = short_mel.shape[1]
+    flux = np.zeros(n_frames)
+    step = 4096
+    previous: NDArray[np.float64] | None = None  # log of the frame before the block
+    for start in range(0, n_frames, step):
+        log = np.log(np.asarray(short_mel[:, start : start + step], dtype=np.float64) + floor)
+        if previous is not None:
+            log = np.concatenate([previous[:, None], log], axis=1)
+        rise = np.maximum(np.diff(log, axis=1), 0.0).sum(axis=0)  # frames first.. on
+        first = start if previous is not None else start + 1
+        flux[first : first + rise.size] = rise
+        previous = log[:, -1].copy()
     return flux - ndimage.uniform_filter1d(flux, 33, mode="nearest")
 
 
@@ -547,7 +565,7 @@ def _aligned_mel(
 
 def refine_tracks(
     front: MelFrontEnd,
-    mix_short: NDArray[np.float64],
+    mix_short: NDArray[np.floating],
     mix_samples: int,
     track_shorts: Sequence[NDArray[np.float64]],
     track_audios: Sequence[NDArray[np.float64]],
@@ -669,7 +687,7 @@ def refine_tracks(
     pool = front.pooling(
         mix_short.shape[1], hop=hop_samples, window=2 * hop_samples, n_frames=times.size
     )
-    V = np.asarray((pool.T @ mix_short.T).T)
+    V = np.asarray((pool.T @ mix_short.T).T, dtype=np.float64)
     margin = int(np.ceil(MARGIN_SECONDS / hop))
     aligned: list[NDArray[np.float64] | None] = []
     profiles: list[tuple[NDArray[np.float64], NDArray[np.float64]] | None]
