@@ -39,9 +39,9 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
 5. the fades are fitted (:func:`fit_fade`): each fade-in and fade-out of the refitted
    gain is replaced by the linear or equal-power ramp (or cut) that, smoothed by the
    frames' analysis window as the refit measures it (weighted by the track's own power
-   along the window), fits the frames best (least
-   absolute deviations, frames below 10 % of the body left out); its ends are the
-   track's start, end and fade times, and its unsmoothed ramp the gain curve there.
+   along the window), fits the frames best (least absolute deviations, frames below
+   10 % of the body left out); its ends are the track's start, end and fade times, and
+   its unsmoothed ramp the gain curve there.
 
 Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
 but the curve interpolates across it over one frame); a repetitive track can still be
