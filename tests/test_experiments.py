@@ -395,13 +395,22 @@ def test_an_interrupted_run_leaves_no_finished_result_and_the_relaunch_finishes_
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        # A terminal's foreground job takes Ctrl-C; a test runner started in the
+        # background (`make test &`, nohup) passes SIGINT on ignored, and Python then
+        # keeps it ignored: give the run the terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 120
-    while not (out / ".hydra").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3.0)  # inside the fit
-    os.killpg(process.pid, stop)
-    assert process.wait(timeout=60) != 0
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / ".hydra").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3.0)  # inside the fit
+        os.killpg(process.pid, stop)
+        assert process.wait(timeout=60) != 0
+    finally:
+        if process.poll() is None:  # never leave a 100000-iteration fit running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert completed_metrics(out) is None and not (out / "metrics.json").exists()
     finished = run_cli(*[a for a in arguments if "max_iter" not in a], "++model.options.max_iter=5")
     assert finished.returncode == 0, finished.stderr[-2000:]
