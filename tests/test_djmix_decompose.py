@@ -129,6 +129,9 @@ def test_bad_inputs_name_the_argument():
         decompose_mix(bad, [("a", x, FS)], FS, hops=(0.5,), overlap=4)
     with pytest.raises(ValueError, match="hops"):
         decompose_mix(x, [("a", x, FS)], FS, hops=(0.25, 0.5), overlap=4)
+    for step in (-0.02, float("nan")):
+        with pytest.raises(ValueError, match="pitch_step"):
+            decompose_mix(x, [("a", x, FS)], FS, hops=(0.5,), overlap=4, pitch_step=step)
 
 
 def test_line_footprints_span_the_speed_range():
