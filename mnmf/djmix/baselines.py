@@ -31,7 +31,7 @@ from scipy.optimize import nnls
 from scipy.signal import savgol_filter
 
 from mnmf._validation import check_choice, finite_real, positive_int
-from mnmf.data.io import resample
+from mnmf.djmix.decompose import _mono, _references
 from mnmf.djmix.timeline import TrackTimeline, derive_parameters
 
 FEATURES = ("mel", "chroma")
@@ -131,8 +131,11 @@ def dtw_transcription(
     gain_bands = positive_int(gain_bands, name="gain_bands")
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold must lie in [0, 1), got {threshold}")
-    signal = _mono(mix, name="mix")
-    references = [_reference(track, fs, index) for index, track in enumerate(tracks)]
+    signal = np.asarray(_mono(mix, name="mix"), dtype=np.float64)
+    references = [
+        (reference.name, np.asarray(reference.audio, dtype=np.float64))
+        for reference in _references(tracks, fs)
+    ]
 
     hop_length = max(1, round(hop * fs))
     frame = hop_length / fs
@@ -344,31 +347,3 @@ def _normalized(values: NDArray) -> NDArray[np.float64]:
     centred = values - values.mean(axis=0, keepdims=True)
     norms = np.linalg.norm(centred, axis=0, keepdims=True)
     return centred / np.maximum(norms, 1e-12)
-
-
-def _mono(audio: ArrayLike, *, name: str) -> NDArray[np.float64]:
-    array = np.asarray(audio, dtype=np.float64)
-    if array.ndim == 2:
-        array = array.mean(axis=1)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty (samples,) or (samples, channels) array")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite samples")
-    return array
-
-
-def _reference(track: Any, fs: int, index: int) -> tuple[str, NDArray[np.float64]]:
-    if isinstance(track, tuple | list) and len(track) == 3:
-        name, audio, rate = track
-    elif all(hasattr(track, key) for key in ("name", "audio", "fs")):
-        name, audio, rate = track.name, track.audio, track.fs
-    else:
-        raise ValueError(
-            f"tracks[{index}] must be a (name, audio, fs) tuple or have .name, .audio and "
-            f".fs, got {type(track).__name__}"
-        )
-    rate = positive_int(int(rate), name=f"tracks[{index}] fs")
-    signal = _mono(audio, name=f"tracks[{index}] ({name}) audio")
-    if rate != fs:
-        signal = resample(signal, rate, fs)
-    return str(name), signal

@@ -520,7 +520,7 @@ def _references(tracks: Sequence[Any], fs: int) -> list[_Reference]:
         raise ValueError("tracks is empty: the mix needs at least one reference track")
     references = []
     for position, track in enumerate(tracks):
-        if isinstance(track, tuple) and len(track) == 3:
+        if isinstance(track, tuple | list) and len(track) == 3:
             name, audio, track_fs = track
         elif all(hasattr(track, attribute) for attribute in ("name", "audio", "fs")):
             name, audio, track_fs = track.name, track.audio, track.fs

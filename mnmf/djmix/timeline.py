@@ -208,10 +208,13 @@ def derive_parameters(
     # Where a fade ramps over several frames, its line (in linear gain) crossing zero
     # dates the fade's start (end) better than the first (last) frame above the silence
     # threshold, which a -40 dB gate puts a fraction of the fade late (early).
-    start = min(start, _extrapolated_edge(times, gain, body, playing[0], full[0], default=start))
-    end = max(end, _extrapolated_edge(times, gain, body, full[-1], playing[-1], default=end))
     if fades is not None:
         (start, fade_in_stop), (fade_out_start, end) = fades
+    else:
+        start = min(
+            start, _extrapolated_edge(times, gain, body, playing[0], full[0], default=start)
+        )
+        end = max(end, _extrapolated_edge(times, gain, body, full[-1], playing[-1], default=end))
     located = np.flatnonzero(np.isfinite(position))
     slopes = np.diff(position) / np.diff(times)
     slopes = slopes[np.isfinite(slopes)]
