@@ -14,7 +14,8 @@ of 4 minutes) decomposed by the pitch scan and the multi-pass NMF: one child pro
 generates the mix (saved to a temporary folder), then a child per run loads and
 decomposes it — the audio in float64 (as generated) and in float32 (as read from audio
 files), float32 with the sub-frame refinement too ("refined"), and for
-``--dense-minutes`` with every pass a dense fit (the reference): wall time, time of the
+``--dense-minutes`` with every pass a dense fit (the reference), and for
+``--fine-minutes`` with passes down to a 0.1 s hop ("fine"): wall time, time of the
 pitch scan, of each pass (and a progress line per pass on stderr) and of the refinement,
 the share of H the passes store
 (block-sparse after the first), peak memory of the decomposing child (its maximum
@@ -24,7 +25,7 @@ resident set, the loaded mix and tracks included), against the targets (60 min w
 Usage::
 
     python benchmarks/bench_djmix.py [--part accuracy|scale|all] [--seeds 0 1]
-        [--minutes 10 30 60] [--dense-minutes 10 30]
+        [--minutes 10 30 60] [--dense-minutes 10 30] [--fine-minutes 60]
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ PUBLISHED = """published (UnmixDB v1.1, medians): warp err / cue err / speed rat
                                       resampled 1.1 s / 0.032 s / 1.00 / 0.040;
                                       distortion 1.8 s / 1.3 s / 1.00 / 0.12"""
 FS = 22050
+#: The "fine" scale mode's hops: down to 0.1 s, where a dense H of the hour would hold
+#: ~1.4e9 cells (the issue's example).
+FINE_HOPS = (4.0, 2.0, 1.0, 0.5, 0.25, 0.1)
 
 
 def tracks_for_accuracy(rng: np.random.Generator):
@@ -182,15 +186,16 @@ def scale_child(folder: str, mode: str) -> None:
     """Decompose the mix of ``folder``; print a JSON line with timings (runs in a child).
 
     ``mode``: "float64" (the audio as generated) or "float32" (as read from audio
-    files), or "dense": float64 with every pass a dense fit (``SPARSE_PASSES = False``),
-    the reference where it fits. The child's peak resident set (``peak_gib``) covers
-    loading the mix and its tracks and the whole decomposition; ``input_gib`` is the
-    resident set once they are loaded.
+    files), "refined" (float32 and the sub-frame refinement), "fine" (float32, passes
+    down to :data:`FINE_HOPS`' 0.1 s) or "dense": float64 with every pass a dense fit
+    (``SPARSE_PASSES = False``), the reference where it fits. The child's peak resident
+    set (``peak_gib``) covers loading the mix and its tracks and the whole
+    decomposition; ``input_gib`` is the resident set once they are loaded.
     """
     import mnmf.djmix.decompose
     from mnmf.djmix.decompose import decompose_mix
 
-    dtype = "float32" if mode in ("float32", "refined") else "float64"
+    dtype = "float32" if mode in ("float32", "refined", "fine") else "float64"
     mnmf.djmix.decompose.SPARSE_PASSES = mode != "dense"
 
     source = Path(folder)
@@ -204,7 +209,8 @@ def scale_child(folder: str, mode: str) -> None:
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="  %(message)s")
     started = time.perf_counter()
-    result = decompose_mix(mix, tracks, FS, rng=rng, refine=mode == "refined")
+    options = {"hops": FINE_HOPS} if mode == "fine" else {}
+    result = decompose_mix(mix, tracks, FS, rng=rng, refine=mode == "refined", **options)
     total = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (ru_maxrss: KiB)
     print(json.dumps({
@@ -231,7 +237,7 @@ def _child(*arguments: str) -> tuple[dict | None, str]:
     return json.loads(lines[-1]), ""
 
 
-def scale(minutes: list[float], dense_minutes: list[float]) -> None:
+def scale(minutes: list[float], dense_minutes: list[float], fine_minutes: list[float]) -> None:
     import tempfile
 
     print("# bench_djmix scale: synthetic mixes (tracks resampled within ±8 %), multi-pass NMF")
@@ -248,6 +254,7 @@ def scale(minutes: list[float], dense_minutes: list[float]) -> None:
                 continue
             modes = ["float64", "float32", "refined"]
             modes += ["dense"] if length in dense_minutes else []
+            modes += ["fine"] if length in fine_minutes else []
             for dtype in modes:
                 found, error = _child("--scale-child", folder, dtype)
                 if found is None:
@@ -272,7 +279,8 @@ def scale(minutes: list[float], dense_minutes: list[float]) -> None:
         "RSS, the mix and tracks it loads included ('audio': their dtype, float32 as read "
         "from files; 'input' = RSS once loaded); generating the mix runs in its own child "
         "('gen GiB'); 'dense' = float64 audio, every pass a dense fit (the reference); "
-        "'refined' = float32 audio, the passes and the sub-frame refinement"
+        "'refined' = float32 audio, the passes and the sub-frame refinement; 'fine' = "
+        f"float32 audio, passes at hops {FINE_HOPS} s"
     )
 
 
@@ -284,6 +292,10 @@ def main() -> None:
     parser.add_argument(
         "--dense-minutes", type=float, nargs="*", default=[10.0, 30.0],
         help="lengths also decomposed with dense passes (the reference, where it fits)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fine-minutes", type=float, nargs="*", default=[60.0],
+        help="lengths also decomposed with passes down to a 0.1 s hop (float32, no refinement)",
     )  # fmt: skip
     parser.add_argument("--scale-child", nargs=2, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--scale-generate", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -297,7 +309,7 @@ def main() -> None:
     if args.part in ("accuracy", "all"):
         accuracy(args.seeds)
     if args.part in ("scale", "all"):
-        scale(args.minutes, args.dense_minutes)
+        scale(args.minutes, args.dense_minutes, args.fine_minutes)
 
 
 if __name__ == "__main__":

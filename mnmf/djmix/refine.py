@@ -25,7 +25,8 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    piece starts to explain the mix better than along the previous one; then every
    piece's offset is refined by one cross-correlation over the whole piece (± 4 frames);
    a warp of one constant-speed piece is refined as before (2 s windows every second,
-   twice). The discontinuities are the timeline's ``events``, labelled as the generator
+   twice; :func:`_xcorr_line`); several pieces or a ramp are kept only when they align
+   the onsets better than that refined line does. The discontinuities are the timeline's ``events``, labelled as the generator
    means them (:func:`label_events`);
 4. the gains are refitted on the aligned tracks (:func:`_refit_gains`): per frame, the
    powers ``g_i² ≥ 0`` that minimize the absolute log-spectral error of the mix's mel
@@ -40,8 +41,10 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    gain is replaced by the linear or equal-power ramp (or cut) that, smoothed by the
    frames' analysis window as the refit measures it (weighted by the track's own power
    along the window), fits the frames best (least absolute deviations, frames below
-   10 % of the body left out); its ends are the track's start, end and fade times, and
-   its unsmoothed ramp the gain curve there.
+   10 % of the body left out, frames weighted by the share of the mix the track holds
+   there); then again on the short frames around it (:func:`_short_frame_fade`: per
+   short frame gains, a window of ~93 ms instead of 1 s); its ends are the track's
+   start, end and fade times, and its unsmoothed ramp the gain curve there.
 
 Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
 but the curve interpolates across it over one frame); a repetitive track can still be
@@ -113,6 +116,8 @@ LOUD_FRACTION = 0.25
 #: Refitted gains below this (dB re the track's peak) outside the run around the peak are
 #: leakage of the least squares (the aligned track explains a little of the others).
 LEAK_DB = -26.0
+#: ... and a run goes on across gaps of up to this many frames below it.
+PLAY_GAP_FRAMES = 2
 #: Gain refit: iterations of the reweighted least squares and the floor of its
 #: |log-ratio| (below it a band counts as fitted: 0.1 ≈ 0.4 dB); an aligned track
 #: with less than QUIET_FRACTION of its median power in a frame is not fitted there.
@@ -125,6 +130,17 @@ FADE_SEARCH = 1.5
 FADE_STEP = 0.05
 FADE_TAPS = 33
 FADE_FLOOR = 0.1
+#: Second fade fit on the short frames: ± this search (s) around the first, on this grid
+#: (then ten times finer), the short window sampled at this many points.
+SHORT_FADE_SEARCH = 0.5
+SHORT_FADE_STEP = 0.02
+SHORT_FADE_TAPS = 9
+#: ... and kept when its mean absolute misfit is at most this share of the level.
+SHORT_FADE_MAX_RESIDUAL = 0.03
+#: A frame weighs in the fade fit by the share of the mix's power its track holds there,
+#: ``g² / (g² + masking)``, up to this share (full weight above): under a louder track
+#: a faint track's measured gain is mostly the other's leakage.
+FADE_SHARE_FULL = 0.1
 #: How much better (in onset-envelope correlation) pieces or a ramp must align than one
 #: line through them, per extra piece or ramp, to be kept.
 BREAK_GAIN = 0.02
@@ -648,36 +664,32 @@ def refine_tracks(
             # Model selection: the pieces (or the ramp) must explain the mix's onsets
             # better than one line through them by BREAK_GAIN per extra parameter set;
             # otherwise a repetitive passage or a fade has split a constant-speed play.
+            # The line is the best constant-speed one, refined on the onsets as below
+            # (not merely the line through the pieces, which a ramp bent off).
             dominant = _dominant_line(warp, times[located])
+            line, windows = _xcorr_line(
+                mix_env, track_env, frame, dominant.coefficients[0], times[basis]
+            )
             weights = np.interp(short_times, times, timeline.gain)
             piece_score = _alignment_score(mix_env, track_env, frame, warp, weights)
-            line_score = _alignment_score(mix_env, track_env, frame, dominant, weights)
+            line_score = _alignment_score(mix_env, track_env, frame, line, weights)
             extra = len(warp.coefficients) - 1 + sum(len(c) > 2 for c in warp.coefficients)
             info.update(piece_score=piece_score, line_score=line_score)
             if piece_score < line_score + BREAK_GAIN * extra:
-                warp, events = dominant, []
-        if len(warp.coefficients) == 1 and len(warp.coefficients[0]) == 2:
+                warp, events = line, []
+                if windows:
+                    info.update(windows=windows)
+        elif len(warp.coefficients[0]) == 2:
             # One constant-speed piece: the line refinement on longer windows.
-            slope, intercept = (float(v) for v in warp.coefficients[0])
-            body = times[basis]
-            centres = np.arange(body.min(), body.max() + 1e-9, XCORR_STEP)
-            max_lag = 4 * frame
-            for _ in range(2):
-                t_found, p_found = _xcorr_positions(
-                    mix_env, track_env, frame, slope, intercept, centres, max_lag
-                )
-                if t_found.size < 3:
-                    break
-                new_slope, new_intercept, inliers = fit_warp(
-                    t_found, p_found, hop=XCORR_INLIER_SECONDS / INLIER_HOPS
-                )
-                if inliers.sum() < 3:
-                    break
-                slope, intercept = new_slope, new_intercept
-                info.update(refined=True, windows=int(inliers.sum()))
-            warp = PiecewiseWarp(np.zeros(0), [np.array([slope, intercept])])
-        else:
-            info.update(refined=True)
+            warp, windows = _xcorr_line(
+                mix_env, track_env, frame, warp.coefficients[0], times[basis]
+            )
+            if windows:
+                info.update(windows=windows)
+        bent = len(warp.coefficients) > 1 or len(warp.coefficients[0]) > 2
+        base = _dominant_line(warp, times[located]) if bent else warp
+        slope, intercept = (float(v) for v in base.coefficients[0])
+        info.update(refined=bent or "windows" in info)
         info.update(slope=slope, intercept=intercept, events=len(events))
         warps.append(warp)
         track_events[-1] = events
@@ -693,6 +705,8 @@ def refine_tracks(
     profiles: list[tuple[NDArray[np.float64], NDArray[np.float64]] | None]
     profiles = [None] * len(timelines)
     windows = np.zeros((len(timelines), times.size), dtype=bool)
+    heard_shorts: list[NDArray[np.floating] | None] = [None] * len(timelines)
+    spans: list[tuple[float, float]] = [(np.inf, -np.inf)] * len(timelines)
     for i, (timeline, warp, track_short, audio) in enumerate(
         zip(timelines, warps, track_shorts, track_audios, strict=True)
     ):
@@ -702,6 +716,7 @@ def refine_tracks(
         playing = np.flatnonzero(timeline.gain > 0)
         first, last = max(0, playing[0] - margin), min(times.size - 1, playing[-1] + margin)
         windows[i, first : last + 1] = True
+        spans[i] = (times[first] - hop, times[last] + hop)
         # The track is read only under its window (its frames pool the short frames
         # within one hop of their centres): an hour-long mix has ~10⁵ short frames,
         # a track plays a few % of them.
@@ -730,11 +745,19 @@ def refine_tracks(
             if error < best_error:
                 best, best_error, best_pitch = A, error, pitch
                 profiles[i] = (local_times, read.sum(axis=0))
+                heard_shorts[i] = short
         aligned.append(best)
         diagnostics[i]["pitch"] = best_pitch
     gains, response_db = _refit_gains(V, aligned, windows)
     for info in diagnostics:
         info["mix_response_db"] = response_db
+    # Per frame, each track's power at unit gain and the rest of the mix's power: how
+    # well the frame hears the track's gain (the fade fit's weights).
+    own_power = np.zeros(gains.shape)
+    for i, A in enumerate(aligned):
+        if A is not None:
+            own_power[i] = A.sum(axis=0)
+    mix_power = V.sum(axis=0)
     refined = []
     bounds = (0.0, mix_samples / front.fs)
     for i, timeline in enumerate(timelines):
@@ -748,13 +771,34 @@ def refine_tracks(
         measured = derive_parameters(
             timeline.name, times, gain, positions, silence_db=threshold_db, events=events
         )
+        rest = np.maximum(mix_power - gains[i] ** 2 * own_power[i], 0.0)
+        own_floor = max(1e-12 * float(own_power[i].max()), np.finfo(float).tiny)
+        masking = np.where(
+            own_power[i] > own_floor, rest / np.maximum(own_power[i], own_floor), np.inf
+        )
         fades = _fitted_fades(
             measured,
             window=2 * hop_samples / front.fs,
             bounds=bounds,
             profile=profiles[i],
+            masking=masking,
         )
         if fades is not None:
+            fades = tuple(
+                _short_frame_fade(
+                    fade,
+                    track=i,
+                    mix_short=mix_short,
+                    mix_response_db=response_db,
+                    heard_shorts=heard_shorts,
+                    warps=warps,
+                    spans=spans,
+                    frame=frame,
+                    window=front.n_fft / front.fs,
+                    bounds=bounds,
+                )
+                for fade in fades
+            )
             fade_in, fade_out = fades
             gain = gain.copy()
             head, tail = times < fade_in.full, times > fade_out.full
@@ -777,12 +821,107 @@ def refine_tracks(
     return refined, diagnostics
 
 
+def _short_frame_fade(
+    fade: Fade,
+    *,
+    track: int,
+    mix_short: NDArray[np.floating],
+    mix_response_db: NDArray[np.float64],
+    heard_shorts: Sequence[NDArray[np.floating] | None],
+    warps: Sequence[PiecewiseWarp | None],
+    spans: Sequence[tuple[float, float]],
+    frame: float,
+    window: float,
+    bounds: tuple[float, float],
+) -> Fade:
+    """A fade fitted again on the short frames around the long frames' fit.
+
+    The long frames (one per hop, a window of two hops) measure a fade's gain a few
+    times per second, each blurred over a second: its ends come within a few
+    hundredths of a second at best. Here the gains of every track heard around the
+    fade are measured on each short frame (the robust per-frame fit of
+    :func:`_refit_gains` on the mix, its static colouring removed, and the tracks read
+    along their warps at the pitch the refit chose), and :func:`fit_fade` searches the
+    ends ± :data:`SHORT_FADE_SEARCH` s around the long frames' fit with the short
+    window's blur: some forty frames a second, each blurred over ``window`` only.
+    The long frames' fade is kept when the track has no short frames there, or when the
+    short fit's mean absolute misfit exceeds :data:`SHORT_FADE_MAX_RESIDUAL` of the level
+    (the short frames then scatter too much to be trusted over the long ones).
+    """
+    heard = heard_shorts[track]
+    if heard is None:
+        return fade
+    lo, hi = sorted((fade.zero, fade.full))
+    reach = SHORT_FADE_SEARCH + window
+    first = max(0, int(np.floor((lo - reach) / frame)))
+    last = min(mix_short.shape[1] - 1, int(np.ceil((hi + reach) / frame)))
+    if last - first < 8:
+        return fade
+    region = np.arange(first, last + 1)
+    region_times = region * frame
+    mix = np.asarray(mix_short[:, region], dtype=np.float64)
+    mix = mix * 10 ** (-np.asarray(mix_response_db) / 10)[:, None]
+    active = [
+        j
+        for j, (warp, span) in enumerate(zip(warps, spans, strict=True))
+        if warp is not None and heard_shorts[j] is not None
+        and span[0] <= region_times[-1] and span[1] >= region_times[0]
+    ]  # fmt: skip
+    if track not in active:
+        return fade
+    reads = []
+    for j in active:
+        read = _aligned_mel(
+            np.asarray(heard_shorts[j], dtype=np.float64), frame, warps[j](region_times)
+        )
+        inside = (region_times >= spans[j][0]) & (region_times <= spans[j][1])
+        reads.append(read * inside[None, :])
+    energies = np.stack([read.sum(axis=0) for read in reads])  # (k, n)
+    typical = np.array([np.median(e[e > 0]) if (e > 0).any() else 0.0 for e in energies])
+    usable = (energies > QUIET_FRACTION * typical[:, None]) & (energies > 0)
+    powers = np.zeros(energies.shape)
+    w = _weights(mix)
+    for n in np.flatnonzero(usable.any(axis=0)):
+        fitted = np.flatnonzero(usable[:, n])
+        A = np.stack([reads[k][:, n] for k in fitted], axis=1)
+        powers[fitted, n] = _robust_powers(A, mix[:, n], w[:, n])
+    me = active.index(track)
+    own = energies[me]
+    own_floor = max(1e-12 * float(own.max(initial=0.0)), np.finfo(float).tiny)
+    rest = np.maximum(mix.sum(axis=0) - powers[me] * own, 0.0)
+    masking = np.where(own > own_floor, rest / np.maximum(own, own_floor), np.inf)
+    keep = usable[me]
+    if np.count_nonzero(keep) < 8:
+        return fade
+    gain = np.sqrt(powers[me])
+    # The level the fade reaches, as the short frames measure it: their median past
+    # the fade's full end (the long frames' level when too few frames lie there).
+    past = keep & (
+        (region_times >= fade.full + window)
+        if fade.rising
+        else (region_times <= fade.full - window)
+    )
+    level = float(np.median(gain[past])) if np.count_nonzero(past) >= 8 else fade.level
+    short = fit_fade(
+        region_times[keep], gain[keep],
+        zero=fade.zero, full=fade.full if fade.shape != "cut" else fade.zero,
+        level=level, window=window, rising=fade.rising, bounds=bounds,
+        profile=(region_times, own), masking=masking[keep],
+        search=SHORT_FADE_SEARCH, step=SHORT_FADE_STEP, taps=SHORT_FADE_TAPS,
+    )  # fmt: skip
+    # Kept only where the short frames measure the gain well: a track played through a
+    # phase vocoder (time-stretched) no longer matches its reference frame by frame,
+    # and its short-frame gains scatter by ~10 % of the level.
+    return short if short.residual <= SHORT_FADE_MAX_RESIDUAL * short.level else fade
+
+
 def _fitted_fades(
     timeline: TrackTimeline,
     *,
     window: float,
     bounds: tuple[float, float],
     profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
+    masking: NDArray[np.float64] | None = None,
 ) -> tuple[Fade, Fade] | None:
     """The fade-in and fade-out fitted around a timeline's measured ones (None when the
     track has no body between them to give the level)."""
@@ -797,11 +936,11 @@ def _fitted_fades(
         return None
     fade_in = fit_fade(
         times, gain, zero=timeline.start, full=timeline.fade_in[1], level=level,
-        window=window, rising=True, bounds=bounds, profile=profile,
+        window=window, rising=True, bounds=bounds, profile=profile, masking=masking,
     )  # fmt: skip
     fade_out = fit_fade(
         times, gain, zero=timeline.end, full=timeline.fade_out[0], level=level,
-        window=window, rising=False, bounds=bounds, profile=profile,
+        window=window, rising=False, bounds=bounds, profile=profile, masking=masking,
     )  # fmt: skip
     if fade_in.full > fade_out.full:
         return None
@@ -858,6 +997,10 @@ def fit_fade(
     rising: bool,
     bounds: tuple[float, float] = (-np.inf, np.inf),
     profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+    masking: NDArray[np.float64] | None = None,
+    search: float | None = None,
+    step: float = FADE_STEP,
+    taps: int = FADE_TAPS,
 ) -> Fade:
     """The fade whose gain, smoothed as the frames measure it, fits ``gain`` best.
 
@@ -866,7 +1009,7 @@ def fit_fade(
     ``sqrt(mean g²)`` over the window, well above the fader's: extrapolating a line
     through the measured frames misplaces the fade's ends, and the measured dB at the
     faint end of the fade are far off. This fits the ends (``zero``, ``full``: grid
-    search ± FADE_SEARCH s around the given ones, then ten times finer) and the shape
+    search around the given ones, then ten times finer) and the shape
     (linear, equal-power) of a model ``level · shape(u)`` smoothed by the same window,
     by least absolute deviations (a frame where the fit of a faint track failed does
     not move the fade) on the frames from ``window`` before the fade to ``window`` after.
@@ -890,36 +1033,71 @@ def fit_fade(
         summed over bands): a frame measures ``g²`` averaged over its window *weighted
         by the track's own power* (a beat near the window's edge weighs more than a
         quiet centre); without it the window alone weighs.
+    masking : array, shape (T,), optional
+        Per frame, the power of the rest of the mix over the track's own power at unit
+        gain: at gain ``g`` the track holds ``g² / (g² + masking)`` of the frame. A
+        frame weighs by that share (measured gain, at most ``level``) up to
+        :data:`FADE_SHARE_FULL`, above which it weighs fully: where a louder track
+        masks the fading one, its measured gain is the other's leakage, and the fade
+        is told by the frames where it can be heard. Without it every frame weighs 1.
+    search : float, optional
+        How far (s) both ends are searched around the guesses. By default ``full`` is
+        searched ± :data:`FADE_SEARCH` and ``zero`` ± the larger of that and the
+        guessed fade's length (its first frames can be masked by a louder track).
+    step : float
+        Grid step (s) of the first search; the second is ten times finer.
+    taps : int
+        Points at which the analysis window is sampled.
     """
-    resolution = float(np.median(np.diff(times))) if times.size > 1 else FADE_STEP
+    resolution = float(np.median(np.diff(times))) if times.size > 1 else step
     lo, hi = (zero, full) if rising else (full, zero)
-    near = (times >= lo - FADE_SEARCH - window) & (times <= hi + FADE_SEARCH + window)
+    if search is None:
+        full_reach, zero_reach = FADE_SEARCH, max(FADE_SEARCH, hi - lo)
+    else:
+        full_reach = zero_reach = float(search)
+    reach = max(full_reach, zero_reach)
+    near = (times >= lo - reach - window) & (times <= hi + reach + window)
     near &= gain >= FADE_FLOOR * level
     t, g = times[near], gain[near]
-    taps = np.linspace(-0.5 * window, 0.5 * window, FADE_TAPS)
-    sample = t[:, None] + taps[None, :]  # (frames, taps)
+    if masking is None:
+        frame_weights = np.ones(t.size)
+    else:
+        heard = np.minimum(g, level) ** 2
+        share = heard / np.maximum(heard + np.asarray(masking, dtype=float)[near], 1e-300)
+        frame_weights = np.minimum(share / FADE_SHARE_FULL, 1.0)
+    offsets_in_window = np.linspace(-0.5 * window, 0.5 * window, taps)
+    sample = t[:, None] + offsets_in_window[None, :]  # (frames, taps)
     # The window's profile, cut at the mix's ends (the mix and the tracks are both
     # zero there: the frame measures the gain over the part inside).
-    weights = np.cos(np.pi * taps / window)[None, :] ** 2 * (
+    weights = np.cos(np.pi * offsets_in_window / window)[None, :] ** 2 * (
         (sample >= bounds[0]) & (sample <= bounds[1])
     )
     if profile is not None:
         weights = weights * np.interp(sample, profile[0], profile[1], left=0.0, right=0.0)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), np.finfo(float).tiny)
 
+    # Candidates per block, so that a block's (candidates, frames, taps) stays ~2^22.
+    block = max(1, (1 << 22) // max(sample.size, 1))
+
     def misfit(shape: str, zeros: NDArray, fulls: NDArray) -> NDArray:
         # (candidates,) absolute misfits of the smoothed model against the frames
-        u = _fade_progress(sample[None], zeros[:, None, None], fulls[:, None, None], rising=rising)
-        model = level * np.sqrt((_fade_shape(shape, u) ** 2 * weights[None]).sum(axis=2))
-        return np.abs(model - g[None]).sum(axis=1)
+        costs = []
+        for first in range(0, zeros.size, block):
+            z = zeros[first : first + block, None, None]
+            f = fulls[first : first + block, None, None]
+            u = _fade_progress(sample[None], z, f, rising=rising)
+            model = level * np.sqrt((_fade_shape(shape, u) ** 2 * weights[None]).sum(axis=2))
+            costs.append((np.abs(model - g[None]) * frame_weights[None]).sum(axis=1))
+        return np.concatenate(costs) if costs else np.zeros(0)
 
     fits = []
     for shape in ("linear", "equal-power"):
         centre_zero, centre_full = zero, full
-        for step in (FADE_STEP, FADE_STEP / 10):
-            reach = FADE_SEARCH if step == FADE_STEP else FADE_STEP
-            offsets = np.arange(-reach, reach + step / 2, step)
-            zeros = np.clip(centre_zero + offsets, *bounds)
+        for grid in (step, step / 10):
+            reaches = (full_reach, zero_reach) if grid == step else (step, step)
+            offsets = np.arange(-reaches[0], reaches[0] + grid / 2, grid)
+            zero_offsets = np.arange(-reaches[1], reaches[1] + grid / 2, grid)
+            zeros = np.unique(np.clip(centre_zero + zero_offsets, *bounds))
             Z, F = np.meshgrid(zeros, centre_full + offsets, indexing="ij")
             # A fade never passes its own zero: full stays on its side of zero.
             valid = (F >= Z) if rising else (F <= Z)
@@ -927,17 +1105,50 @@ def fit_fade(
             cost = misfit(shape, Z, F)
             k = int(np.argmin(cost))
             centre_zero, centre_full = float(Z[k]), float(F[k])
-        residual = float(cost[k] / max(g.size, 1))
+        residual = float(cost[k] / max(frame_weights.sum(), np.finfo(float).tiny))
         if abs(centre_full - centre_zero) < resolution:
             # Shorter than a frame: not told apart from a cut; placed midway (where the
-            # power changes), or at the mix's end when the fade reaches it.
+            # power changes), or at the mix's end when it is within a frame of it.
             at = 0.5 * (centre_zero + centre_full)
-            if centre_zero in bounds:
-                at = centre_zero
+            for bound in bounds:
+                if abs(at - bound) < resolution:
+                    at = bound
             fits.append(Fade(at, at, "cut", level, residual, rising))
         else:
             fits.append(Fade(centre_zero, centre_full, shape, level, residual, rising))
     return min(fits, key=lambda fade: fade.residual)
+
+
+def _xcorr_line(
+    mix_env: NDArray[np.float64],
+    track_env: NDArray[np.float64],
+    frame: float,
+    line: NDArray[np.float64],
+    body: NDArray[np.float64],
+) -> tuple[PiecewiseWarp, int]:
+    """A constant-speed warp refined on the onsets: windows of XCORR_SECONDS every
+    XCORR_STEP s over the ``body`` times cross-correlated within ±4 frames of the line
+    ``(slope, intercept)``, a robust line through the found positions, twice.
+
+    Returns the line as a one-piece warp (the given one where too few windows agree)
+    and the number of inlier windows of the last fit (0 when none was made).
+    """
+    slope, intercept = (float(v) for v in line)
+    centres = np.arange(body.min(), body.max() + 1e-9, XCORR_STEP)
+    windows = 0
+    for _ in range(2):
+        t_found, p_found = _xcorr_positions(
+            mix_env, track_env, frame, slope, intercept, centres, 4 * frame
+        )
+        if t_found.size < 3:
+            break
+        new_slope, new_intercept, inliers = fit_warp(
+            t_found, p_found, hop=XCORR_INLIER_SECONDS / INLIER_HOPS
+        )
+        if inliers.sum() < 3:
+            break
+        slope, intercept, windows = new_slope, new_intercept, int(inliers.sum())
+    return PiecewiseWarp(np.zeros(0), [np.array([slope, intercept])]), windows
 
 
 def _dominant_line(warp: PiecewiseWarp, times: NDArray[np.float64]) -> PiecewiseWarp:
@@ -972,13 +1183,30 @@ def _play_segment(gain: NDArray[np.float64]) -> NDArray[np.float64]:
     """The gain on the run of frames above LEAK_DB (re its peak) of the largest energy.
 
     Energy, not the peak: a single-frame outlier of the fit must not outweigh the play.
+    Gaps of up to :data:`PLAY_GAP_FRAMES` frames inside a run do not split it (a frame
+    where the robust fit set a faint track to zero under a louder one, mid-fade): the
+    run goes on across them, their gains interpolated from its neighbours.
     """
     peak = float(gain.max(initial=0.0))
     if peak <= 0:
         return gain
-    labels, count = ndimage.label(gain > peak * 10 ** (LEAK_DB / 20))
+    loud = gain > peak * 10 ** (LEAK_DB / 20)
+    holes, _ = ndimage.label(~loud)
+    bridged = loud.copy()
+    for k, span in enumerate(ndimage.find_objects(holes), start=1):
+        first, stop = span[0].start, span[0].stop
+        inner = first > 0 and stop < gain.size
+        if inner and stop - first <= PLAY_GAP_FRAMES:
+            bridged[first:stop] = holes[first:stop] == k
+    labels, count = ndimage.label(bridged)
     energy = ndimage.sum_labels(gain**2, labels, index=np.arange(1, count + 1))
-    return np.where(labels == 1 + int(np.argmax(energy)), gain, 0.0)
+    run = labels == 1 + int(np.argmax(energy))
+    kept = np.where(run, gain, 0.0)
+    filled = run & ~loud
+    if filled.any():
+        index = np.arange(gain.size)
+        kept[filled] = np.interp(index[filled], index[run & loud], gain[run & loud])
+    return kept
 
 
 def _weights(V: NDArray[np.float64]) -> NDArray[np.float64]:
