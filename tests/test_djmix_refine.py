@@ -251,17 +251,18 @@ def test_play_segment_keeps_the_play_not_a_spike():
     gain = np.zeros(60)
     gain[20:40] = 0.8
     gain[5] = 3.0  # one frame where the fit failed, louder than the play
-    kept = _play_segment(gain)
-    assert np.all(kept[20:40] == 0.8) and kept[5] == 0.0
+    kept, filled = _play_segment(gain)
+    assert np.all(kept[20:40] == 0.8) and kept[5] == 0.0 and not filled.any()
     # A frame or two where the fit lost a faint track mid-fade do not cut the play:
     # the run goes on, the gaps interpolated; a longer silence does cut it.
     ramp = np.zeros(60)
     ramp[10:40] = np.linspace(0.1, 1.0, 30)
     ramp[[15, 20, 21]] = 0.0
-    kept = _play_segment(ramp)
+    kept, filled = _play_segment(ramp)
     np.testing.assert_allclose(kept[10:40], np.linspace(0.1, 1.0, 30))
+    assert np.flatnonzero(filled).tolist() == [15, 20, 21]
     ramp[15:18] = 0.0
-    kept = _play_segment(ramp)
+    kept, _ = _play_segment(ramp)
     assert np.all(kept[:18] == 0.0) and kept[18] > 0
 
 
@@ -299,6 +300,23 @@ def test_fit_fade_weighs_the_window_by_the_track_power():
     assert (weighted.zero, weighted.full) == pytest.approx((11.3, 15.2), abs=0.01)
     plain = fit_fade(times, gain, **options)
     assert max(abs(plain.zero - 11.3), abs(plain.full - 15.2)) > 0.02
+
+
+def test_fit_fade_weighs_frames_by_how_well_they_hear_the_track():
+    # A fade-in under a louder track: where the track holds < 1 % of the mix, its
+    # measured gain is the other's leakage (here 0.4 whatever the fader). Weighted by
+    # its share of the mix, the fit follows the frames where it is heard.
+    times = np.arange(0, 30, 0.05)
+    truth = Fade(10.0, 16.0, "linear", 1.0, 0.0, True)
+    gain = _measured(truth, times, 0.1)
+    masking = np.full(times.size, 100.0)  # the rest of the mix, re the track at gain 1
+    masking[times > 13.0] = 0.1
+    gain[(times > 10.0) & (times < 13.0)] = 0.4
+    options = {"zero": 10.5, "full": 15.5, "level": 1.0, "window": 0.1, "rising": True}
+    weighted = fit_fade(times, gain, masking=masking, **options)
+    assert (weighted.zero, weighted.full) == pytest.approx((10.0, 16.0), abs=0.05)
+    plain = fit_fade(times, gain, **options)
+    assert abs(plain.zero - 10.0) > 0.2
 
 
 @pytest.mark.slow

@@ -26,8 +26,8 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    piece's offset is refined by one cross-correlation over the whole piece (± 4 frames);
    a warp of one constant-speed piece is refined as before (2 s windows every second,
    twice; :func:`_xcorr_line`); several pieces or a ramp are kept only when they align
-   the onsets better than that refined line does. The discontinuities are the timeline's ``events``, labelled as the generator
-   means them (:func:`label_events`);
+   the onsets better than that refined line does. The discontinuities are the
+   timeline's ``events``, labelled as the generator means them (:func:`label_events`);
 4. the gains are refitted on the aligned tracks (:func:`_refit_gains`): per frame, the
    powers ``g_i² ≥ 0`` that minimize the absolute log-spectral error of the mix's mel
    power against the tracks' mel powers read along their piecewise warps (a median over
@@ -41,10 +41,10 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    gain is replaced by the linear or equal-power ramp (or cut) that, smoothed by the
    frames' analysis window as the refit measures it (weighted by the track's own power
    along the window), fits the frames best (least absolute deviations, frames below
-   10 % of the body left out, frames weighted by the share of the mix the track holds
-   there); then again on the short frames around it (:func:`_short_frame_fade`: per
-   short frame gains, a window of ~93 ms instead of 1 s); its ends are the track's
-   start, end and fade times, and its unsmoothed ramp the gain curve there.
+   10 % of the body left out); then again on the short frames around it
+   (:func:`_short_frame_fade`: per short frame gains, a window of ~93 ms instead of
+   1 s, frames weighted by the share of the mix the track holds there); its ends are
+   the track's start, end and fade times, and its unsmoothed ramp the gain curve there.
 
 Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
 but the curve interpolates across it over one frame); a repetitive track can still be
@@ -132,7 +132,7 @@ FADE_TAPS = 33
 FADE_FLOOR = 0.1
 #: Second fade fit on the short frames: ± this search (s) around the first, on this grid
 #: (then ten times finer), the short window sampled at this many points.
-SHORT_FADE_SEARCH = 0.5
+SHORT_FADE_SEARCH = 1.0
 SHORT_FADE_STEP = 0.02
 SHORT_FADE_TAPS = 9
 #: ... and kept when its mean absolute misfit is at most this share of the level.
@@ -751,13 +751,6 @@ def refine_tracks(
     gains, response_db = _refit_gains(V, aligned, windows)
     for info in diagnostics:
         info["mix_response_db"] = response_db
-    # Per frame, each track's power at unit gain and the rest of the mix's power: how
-    # well the frame hears the track's gain (the fade fit's weights).
-    own_power = np.zeros(gains.shape)
-    for i, A in enumerate(aligned):
-        if A is not None:
-            own_power[i] = A.sum(axis=0)
-    mix_power = V.sum(axis=0)
     refined = []
     bounds = (0.0, mix_samples / front.fs)
     for i, timeline in enumerate(timelines):
@@ -765,23 +758,18 @@ def refine_tracks(
         if warp is None:
             refined.append(timeline)
             continue
-        gain = _play_segment(gains[i])
+        gain, filled = _play_segment(gains[i])
         positions = warp(times)
         events = track_events[i] or timeline.events
         measured = derive_parameters(
             timeline.name, times, gain, positions, silence_db=threshold_db, events=events
-        )
-        rest = np.maximum(mix_power - gains[i] ** 2 * own_power[i], 0.0)
-        own_floor = max(1e-12 * float(own_power[i].max()), np.finfo(float).tiny)
-        masking = np.where(
-            own_power[i] > own_floor, rest / np.maximum(own_power[i], own_floor), np.inf
         )
         fades = _fitted_fades(
             measured,
             window=2 * hop_samples / front.fs,
             bounds=bounds,
             profile=profiles[i],
-            masking=masking,
+            unmeasured=filled,
         )
         if fades is not None:
             fades = tuple(
@@ -921,10 +909,11 @@ def _fitted_fades(
     window: float,
     bounds: tuple[float, float],
     profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
-    masking: NDArray[np.float64] | None = None,
+    unmeasured: NDArray[np.bool_] | None = None,
 ) -> tuple[Fade, Fade] | None:
     """The fade-in and fade-out fitted around a timeline's measured ones (None when the
-    track has no body between them to give the level)."""
+    track has no body between them to give the level); frames flagged ``unmeasured``
+    (gains interpolated, not fitted) are left out of the fits."""
     if not timeline.present:
         return None
     times, gain = timeline.times, timeline.gain
@@ -934,13 +923,15 @@ def _fitted_fades(
     level = float(np.median(gain[body]))
     if level <= 0:
         return None
+    if unmeasured is not None:
+        gain = np.where(unmeasured, 0.0, gain)  # below FADE_FLOOR: not fitted
     fade_in = fit_fade(
         times, gain, zero=timeline.start, full=timeline.fade_in[1], level=level,
-        window=window, rising=True, bounds=bounds, profile=profile, masking=masking,
+        window=window, rising=True, bounds=bounds, profile=profile,
     )  # fmt: skip
     fade_out = fit_fade(
         times, gain, zero=timeline.end, full=timeline.fade_out[0], level=level,
-        window=window, rising=False, bounds=bounds, profile=profile, masking=masking,
+        window=window, rising=False, bounds=bounds, profile=profile,
     )  # fmt: skip
     if fade_in.full > fade_out.full:
         return None
@@ -998,7 +989,7 @@ def fit_fade(
     bounds: tuple[float, float] = (-np.inf, np.inf),
     profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     masking: NDArray[np.float64] | None = None,
-    search: float | None = None,
+    search: float = FADE_SEARCH,
     step: float = FADE_STEP,
     taps: int = FADE_TAPS,
 ) -> Fade:
@@ -1040,10 +1031,8 @@ def fit_fade(
         :data:`FADE_SHARE_FULL`, above which it weighs fully: where a louder track
         masks the fading one, its measured gain is the other's leakage, and the fade
         is told by the frames where it can be heard. Without it every frame weighs 1.
-    search : float, optional
-        How far (s) both ends are searched around the guesses. By default ``full`` is
-        searched ± :data:`FADE_SEARCH` and ``zero`` ± the larger of that and the
-        guessed fade's length (its first frames can be masked by a louder track).
+    search : float
+        How far (s) both ends are searched around the guesses.
     step : float
         Grid step (s) of the first search; the second is ten times finer.
     taps : int
@@ -1051,11 +1040,7 @@ def fit_fade(
     """
     resolution = float(np.median(np.diff(times))) if times.size > 1 else step
     lo, hi = (zero, full) if rising else (full, zero)
-    if search is None:
-        full_reach, zero_reach = FADE_SEARCH, max(FADE_SEARCH, hi - lo)
-    else:
-        full_reach = zero_reach = float(search)
-    reach = max(full_reach, zero_reach)
+    reach = float(search)
     near = (times >= lo - reach - window) & (times <= hi + reach + window)
     near &= gain >= FADE_FLOOR * level
     t, g = times[near], gain[near]
@@ -1094,10 +1079,9 @@ def fit_fade(
     for shape in ("linear", "equal-power"):
         centre_zero, centre_full = zero, full
         for grid in (step, step / 10):
-            reaches = (full_reach, zero_reach) if grid == step else (step, step)
-            offsets = np.arange(-reaches[0], reaches[0] + grid / 2, grid)
-            zero_offsets = np.arange(-reaches[1], reaches[1] + grid / 2, grid)
-            zeros = np.unique(np.clip(centre_zero + zero_offsets, *bounds))
+            span = reach if grid == step else step
+            offsets = np.arange(-span, span + grid / 2, grid)
+            zeros = np.unique(np.clip(centre_zero + offsets, *bounds))
             Z, F = np.meshgrid(zeros, centre_full + offsets, indexing="ij")
             # A fade never passes its own zero: full stays on its side of zero.
             valid = (F >= Z) if rising else (F <= Z)
@@ -1179,17 +1163,24 @@ def _alignment_score(
     return float(np.average(mix * track, weights=w) / scale) if scale > 0 else -np.inf
 
 
-def _play_segment(gain: NDArray[np.float64]) -> NDArray[np.float64]:
+def _play_segment(gain: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """The gain on the run of frames above LEAK_DB (re its peak) of the largest energy.
 
     Energy, not the peak: a single-frame outlier of the fit must not outweigh the play.
     Gaps of up to :data:`PLAY_GAP_FRAMES` frames inside a run do not split it (a frame
     where the robust fit set a faint track to zero under a louder one, mid-fade): the
     run goes on across them, their gains interpolated from its neighbours.
+
+    Returns
+    -------
+    gain : array, shape (T,)
+        The run's gains, zero elsewhere.
+    filled : bool array, shape (T,)
+        The gap frames whose gains were interpolated (not measured).
     """
     peak = float(gain.max(initial=0.0))
     if peak <= 0:
-        return gain
+        return gain, np.zeros(gain.shape, dtype=bool)
     loud = gain > peak * 10 ** (LEAK_DB / 20)
     holes, _ = ndimage.label(~loud)
     bridged = loud.copy()
@@ -1206,7 +1197,7 @@ def _play_segment(gain: NDArray[np.float64]) -> NDArray[np.float64]:
     if filled.any():
         index = np.arange(gain.size)
         kept[filled] = np.interp(index[filled], index[run & loud], gain[run & loud])
-    return kept
+    return kept, filled
 
 
 def _weights(V: NDArray[np.float64]) -> NDArray[np.float64]:
