@@ -319,25 +319,32 @@ def test_fit_fade_weighs_frames_by_how_well_they_hear_the_track():
     assert abs(plain.zero - 10.0) > 0.2
 
 
+def _benchmark_mix(*, seed: int):
+    """A mix of the shared tracks as bench_djmix's accuracy part makes them (22050 Hz,
+    16–20 s plays, 4–8 s linear crossfades, no effect)."""
+    from mnmf.djmix import generate_mix, load_tracks
+
+    if not TRACKS_DIR.is_dir():
+        pytest.skip(f"shared tracks not available: {TRACKS_DIR}")
+    tracks = load_tracks(TRACKS_DIR, fs=22050)
+    return generate_mix(
+        tracks, fs=22050, rng=np.random.default_rng(seed), play_seconds=(16.0, 20.0),
+        crossfade_seconds=(4.0, 8.0),
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_fades_under_a_louder_track_are_placed_on_the_short_frames(monkeypatch):
     # The shared tracks in linear crossfades: the quiet track's fade-in starts under
     # the loud one (its first seconds are ~30 dB below it). The long frames place its
     # start ~0.3 s late; the short-frame refit puts every fade end within 0.03 s.
-    from mnmf.djmix import decompose_mix, generate_mix, load_tracks, refine
+    from mnmf.djmix import decompose_mix, refine
 
-    if not TRACKS_DIR.is_dir():
-        pytest.skip(f"shared tracks not available: {TRACKS_DIR}")
-    fs = 22050
-    tracks = load_tracks(TRACKS_DIR, fs=fs)
-    generated = generate_mix(
-        tracks, fs=fs, rng=np.random.default_rng(0), play_seconds=(16.0, 20.0),
-        crossfade_seconds=(4.0, 8.0),
-    )  # fmt: skip
+    generated = _benchmark_mix(seed=0)
 
     def errors() -> list[float]:
         result = decompose_mix(
-            generated.mix, generated.tracks, fs, hops=(4.0, 2.0, 1.0, 0.5), rng=0
+            generated.mix, generated.tracks, generated.fs, hops=(4.0, 2.0, 1.0, 0.5), rng=0
         )
         found = []
         for estimate in result.tracks:
@@ -358,17 +365,12 @@ def test_a_ramp_is_kept_only_against_the_best_line():
     # Seed 1's quiet track plays at constant speed, but its repetitive onsets fit a
     # speed ramp better than the line through that ramp: the ramp must be weighed
     # against the line refined on the onsets (it was kept and read the speed 0.6 % off).
-    from mnmf.djmix import decompose_mix, generate_mix, load_tracks
+    from mnmf.djmix import decompose_mix
 
-    if not TRACKS_DIR.is_dir():
-        pytest.skip(f"shared tracks not available: {TRACKS_DIR}")
-    fs = 22050
-    tracks = load_tracks(TRACKS_DIR, fs=fs)
-    generated = generate_mix(
-        tracks, fs=fs, rng=np.random.default_rng(1), play_seconds=(16.0, 20.0),
-        crossfade_seconds=(4.0, 8.0),
-    )  # fmt: skip
-    result = decompose_mix(generated.mix, generated.tracks, fs, hops=(4.0, 2.0, 1.0, 0.5), rng=1)
+    generated = _benchmark_mix(seed=1)
+    result = decompose_mix(
+        generated.mix, generated.tracks, generated.fs, hops=(4.0, 2.0, 1.0, 0.5), rng=1
+    )
     scores = evaluate_transcription(result.tracks, generated.truth).per_track
     for name, track in scores.items():
         assert track["speed_ratio_error_pct"] < 0.1, name
