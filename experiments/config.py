@@ -31,6 +31,17 @@ class TaskConfig:
 
 
 @dataclass
+class SineConfig:
+    """The seed slides' s(t) = g(αt)·sin(γt) + g(βt)·sin(δt) (``data.kind=sine``):
+    gate rates ``alpha``, ``beta`` and carriers ``gamma``, ``delta`` (rad/s)."""
+
+    alpha: float = 1.0
+    beta: float = 2.0
+    gamma: float = 500.0
+    delta: float = 1000.0
+
+
+@dataclass
 class DataConfig:
     """Where the mixture comes from (``kind`` picks the loader, :mod:`experiments.data`).
 
@@ -41,7 +52,8 @@ class DataConfig:
     - ``folder``: a mixture folder (``path``: mix.wav + image/source files);
     - ``mix``: sources drawn from ``source_dir`` mixed without a room on ``n_mics``
       channels (1: a plain sum, the single-channel case);
-    - ``sine``: the seed slides' two gated sines with a noise floor at ``snr`` dB;
+    - ``sine``: the seed slides' two gated sines (``sine``: α, β, γ, δ; ``duration``,
+      null: 4π s) with a noise floor at ``snr`` dB;
     - ``file``: one recording (``path``, any rate and channel count; ``fs: null`` keeps
       its rate), no references: nothing is scored; ``n_sources`` says how many sources
       to separate (unless ``model.n_sources`` does).
@@ -67,6 +79,7 @@ class DataConfig:
     mono: bool = False
     n_sources: int | None = None  # sources in data without references (kind=file)
     train: dict[str, list[str]] = field(default_factory=dict)
+    sine: SineConfig = field(default_factory=SineConfig)
 
 
 @dataclass

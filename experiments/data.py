@@ -129,13 +129,19 @@ def _file(cfg: DictConfig, rng: np.random.Generator) -> Recording:
 
 @data_kind("sine")
 def _sine(cfg: DictConfig, rng: np.random.Generator) -> mnmf.Mixture:
-    data = cfg.data
-    references = mnmf.synthetic.gated_sines(fs=data.fs)
+    data, shape = cfg.data, cfg.data.sine
+    duration = 4 * np.pi if data.duration is None else float(data.duration)
+    references = mnmf.synthetic.gated_sines(
+        fs=data.fs, duration=duration, alpha=shape.alpha, beta=shape.beta,
+        gamma=shape.gamma, delta=shape.delta,
+    )  # fmt: skip
     if data.snr is not None:
         level = np.sqrt(np.mean(references**2)) * 10 ** (-data.snr / 20)
         references = references + level * rng.standard_normal(references.shape)
     images = references[:, :, None]
-    return mnmf.Mixture(mix=images.sum(axis=0), images=images, fs=data.fs, meta={"kind": "sine"})
+    edges = mnmf.synthetic.gate_edges(duration=duration, rates=(shape.alpha, shape.beta))
+    meta = {"kind": "sine", "edges": edges.tolist()}
+    return mnmf.Mixture(mix=images.sum(axis=0), images=images, fs=data.fs, meta=meta)
 
 
 @data_kind("synthetic", needs=("duration",))

@@ -139,6 +139,61 @@ def sdr_track(track: list[dict[str, float]]) -> plt.Figure:
     return figure
 
 
+def gate_edges(
+    estimates: np.ndarray,
+    references: np.ndarray,
+    *,
+    edges: list[float],
+    fs: int,
+    half_width: float,
+    envelope_seconds: float = 0.01,
+) -> plt.Figure:
+    """The seed slides' sine study in the time domain (``gate_edges.png``).
+
+    Top, one row per source: the error envelope |x̂_j − x_j| (RMS over
+    ``envelope_seconds``) over the whole signal, the gates' edges as vertical lines
+    and the ± ``half_width`` zones around them shaded. Bottom: the estimates and the
+    references around the edge where the error peaks, so that the smearing of a hard
+    edge by the STFT is seen.
+    """
+    estimates = np.asarray(estimates)[..., 0] if np.ndim(estimates) == 3 else estimates
+    references = np.asarray(references)[..., 0] if np.ndim(references) == 3 else references
+    n_sources, n_samples = references.shape
+    t = np.arange(n_samples) / fs
+    taps = max(1, round(envelope_seconds * fs))
+    kernel = np.ones(taps) / taps
+    figure, axes = plt.subplots(n_sources + 1, 1, figsize=(9, 1.8 * (n_sources + 1) + 0.6))
+    worst = (0.0, 0, 0.0)
+    for j in range(n_sources):
+        error = estimates[j] - references[j]
+        envelope = np.sqrt(np.convolve(error**2, kernel, mode="same"))
+        axis = axes[j]
+        axis.plot(t, envelope, lw=0.8, color="C3", label="|error| (RMS over 10 ms)")
+        for edge in edges:
+            axis.axvspan(edge - half_width, edge + half_width, color="0.85", lw=0)
+            axis.axvline(edge, color="0.4", lw=0.6, ls=":")
+        axis.set_ylabel(f"source {j + 1}")
+        axis.set_xlim(0, t[-1] if n_samples else 1)
+        peak = int(np.argmax(envelope)) if n_samples else 0
+        if n_samples and envelope[peak] > worst[0]:
+            worst = (float(envelope[peak]), j, t[peak])
+    axes[0].set_title("error envelope per source; dotted: gate edges, shaded: ± half a window")
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[n_sources - 1].set_xlabel("time (s)")
+    _, j, at = worst
+    nearest = min(edges, key=lambda edge: abs(edge - at)) if edges else at
+    zoom = (t >= nearest - 4 * half_width) & (t <= nearest + 4 * half_width)
+    axis = axes[-1]
+    axis.plot(t[zoom], references[j][zoom], lw=1.0, color="0.3", label=f"reference {j + 1}")
+    axis.plot(t[zoom], estimates[j][zoom], lw=0.8, color="C0", label=f"estimate {j + 1}")
+    axis.axvline(nearest, color="0.4", lw=0.6, ls=":")
+    axis.set_title(f"around the edge at {nearest:.3f} s (the largest error)")
+    axis.set_xlabel("time (s)")
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def run_figures(
     out: Path,
     *,

@@ -50,7 +50,7 @@ from mnmf.data import (
 )
 from mnmf.divergence import beta_divergence, mm_exponent
 from mnmf.engine import Callback, FitResult, IterationInfo, IterativeModel, run
-from mnmf.evaluation import Evaluation, evaluate, score_mixture
+from mnmf.evaluation import Evaluation, errors_near_times, evaluate, score_mixture
 from mnmf.features import Filterbank, Stft, istft, stft
 from mnmf.grouping import SourceGrouping
 from mnmf.methods import METHODS, Separation, SeparationError, separate, separate_with_fit
@@ -93,6 +93,7 @@ __all__ = [
     "datasets",
     "divergence",
     "engine",
+    "errors_near_times",
     "evaluate",
     "evaluation",
     "features",

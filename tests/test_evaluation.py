@@ -166,3 +166,55 @@ def test_bad_mixture_scores(scene):
     infinite = {**good, "SAR": np.array([np.inf, 50.0])}  # a mixture in the span: SAR = inf
     result = evaluate(estimates, images, mixture_scores=infinite)
     assert result.mixture_scores["SAR"][0] == np.inf
+
+
+# ---------------------------------------------------------------- errors near given times
+def test_errors_near_times_split_a_planted_error():
+    from mnmf import errors_near_times
+    from mnmf.data.synthetic import gate_edges
+
+    fs, n = 1000, 10_000
+    references = np.zeros((2, n))
+    estimates = references.copy()
+    estimates[:, :] = 0.01  # everywhere
+    edges = gate_edges(duration=n / fs, rates=(np.pi / 2,))  # every 2 s, from 0
+    np.testing.assert_allclose(edges, [0.0, 2.0, 4.0, 6.0, 8.0])
+    for edge in edges:
+        at = int(edge * fs)
+        estimates[0, at : at + 20] = 0.5  # source 1 wrong right after each edge
+    split = errors_near_times(estimates, references, times=edges, fs=fs, half_width=0.05)
+    near = np.zeros(n, dtype=bool)
+    for edge in edges:
+        near[max(0, int(edge * fs) - 50) : int(edge * fs) + 51] = True
+    error = np.abs(estimates - references)
+    np.testing.assert_allclose(split["near"], error[:, near].mean(axis=1))
+    np.testing.assert_allclose(split["elsewhere"], [0.01, 0.01])
+    assert split["ratio"][0] > 10 and split["ratio"][1] == pytest.approx(1.0)
+    assert float(split["near_share"]) == pytest.approx(near.mean())
+    # (J, samples, I) images: the error is averaged over channels.
+    images = errors_near_times(
+        estimates[..., None].repeat(2, axis=2), references[..., None].repeat(2, axis=2),
+        times=edges, fs=fs, half_width=0.05,
+    )  # fmt: skip
+    np.testing.assert_allclose(images["near"], split["near"])
+    with pytest.raises(ValueError, match="same shape"):
+        errors_near_times(estimates, references[:1], times=edges, fs=fs, half_width=0.05)
+
+
+def test_gate_edges_are_where_the_gated_sines_switch():
+    from mnmf.data.synthetic import gate_edges, gated_sines
+
+    fs, duration = 8000, 4 * np.pi
+    parts = gated_sines(fs=fs, duration=duration, alpha=23.0, beta=31.0)
+    edges = gate_edges(duration=duration, rates=(23.0, 31.0))
+    on = np.abs(parts) > 0  # the carriers are non-zero almost everywhere the gate is on
+    t = np.arange(parts.shape[1]) / fs
+    switches = []
+    for row in on:
+        # a gate's state over 5 ms windows changes only across an edge
+        state = np.convolve(row, np.ones(40), mode="same") > 20
+        switches.extend(t[np.flatnonzero(np.diff(state.astype(int))) + 1])
+    distance = [np.min(np.abs(edges - s)) for s in switches]
+    assert max(distance) < 0.004
+    assert edges[0] == 0.0 and np.all(np.diff(edges) > 0) and edges[-1] < duration
+    assert gate_edges(duration=1.0, rates=(0.0,)).size == 0

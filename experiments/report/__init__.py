@@ -111,7 +111,7 @@ from experiments.report.statistics import (
     summarize,
     summarize_sources,
 )
-from experiments.report.task_tables import TaskTable, task_tables
+from experiments.report.task_tables import TaskTable, gate_edge_table, task_tables
 from experiments.report.text import DASH
 from experiments.runfolder import FAILED, METRICS
 from mnmf.data.io import atomic_write
@@ -245,7 +245,7 @@ def build_report(
         sweeps=len(found.sweeps),
         warnings=warnings,
         media=media,
-        task_tables=task_tables(others),
+        task_tables=[*task_tables(others), *filter(None, [gate_edge_table(separations)])],
     )
     markdown = render_markdown(context)
     page = render_html(context)

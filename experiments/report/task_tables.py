@@ -54,17 +54,64 @@ def task_tables(runs: Sequence[Run]) -> list[TaskTable]:
     return [_table(task, members) for task, members in sorted(by_task.items())]
 
 
-def _table(task: str, runs: list[Run]) -> TaskTable:
+def gate_edge_table(runs: Sequence[Run]) -> TaskTable | None:
+    """The seed slides' sine study over the separation runs that measured it
+    (``metrics["gate_edges"]``, :func:`experiments.tasks.separate._gate_edge_errors`):
+    the error near the gates' edges against elsewhere, and the slides' error measure;
+    None when no run has it."""
+    members = [
+        run for run in runs if run.is_separation and isinstance(run.metrics.get("gate_edges"), dict)
+    ]
+    if not members:
+        return None
+    sentence = (
+        "separate, gated sines: per run, the mean over sources of |x̂ - x| within half an "
+        "STFT window of a gate edge (near), elsewhere, and their ratio; the slides' error "
+        "mean |y - (x̂₁ + x̂₂)| with x̂ the NMF model's components (model error), near the "
+        "edges and elsewhere; then mean ± 95 % CI over runs (Student t) and [median]."
+    )
+    return _table(
+        "separate: errors at the gates' edges", members, values=_gate_edge_values,
+        ignored_prefixes=("hydra", "output.", "eval.", "model.", "stft.", "data.sine."),
+        sentence=sentence,
+    )  # fmt: skip
+
+
+def _gate_edge_values(run: Run) -> dict[str, float]:
+    found = run.metrics.get("gate_edges") or {}
+    values = {}
+    for key, label in (("ratio", "near / elsewhere"), ("near", "near"), ("elsewhere", "elsewhere")):
+        numbers = [float(v) for v in found.get(key) or [] if isinstance(v, int | float)]
+        finite = [v for v in numbers if math.isfinite(v)]
+        values[label] = sum(finite) / len(finite) if finite else math.nan
+    for key, label in (
+        ("model_error", "model error"),
+        ("model_error_near", "model error near"),
+        ("model_error_elsewhere", "model error elsewhere"),
+    ):
+        value = found.get(key)
+        values[label] = float(value) if isinstance(value, int | float) else math.nan
+    return values
+
+
+def _table(
+    task: str,
+    runs: list[Run],
+    *,
+    values: Any = _summary,
+    ignored_prefixes: tuple[str, ...] = IGNORED_PREFIXES,
+    sentence: str | None = None,
+) -> TaskTable:
     keys = sorted(
         key
         for key in {k for run in runs for k in run.params}
         if key not in IGNORED
-        and not key.startswith(IGNORED_PREFIXES)
+        and not key.startswith(ignored_prefixes)
         and len({canonical(run.params.get(key)) for run in runs}) > 1
     )
     metrics: list[str] = []
     for run in runs:
-        metrics += [m for m in _summary(run) if m not in metrics]
+        metrics += [m for m in values(run) if m not in metrics]
     groups: dict[tuple[str, str], tuple[str, list[Any], list[Run]]] = {}
     for run in runs:
         condition = [run.params.get(key) for key in keys]
@@ -77,10 +124,9 @@ def _table(task: str, runs: list[Run]) -> TaskTable:
     for model, condition, members in ordered:
         cells = [model, *(show(value) for value in condition), str(len(members))]
         for metric in metrics:
-            values = [_summary(run).get(metric, math.nan) for run in members]
-            cells.append(_cell(values))
+            cells.append(_cell([values(run).get(metric, math.nan) for run in members]))
         rows.append(cells)
-    sentence = (
+    sentence = sentence or (
         f"{task}: each run's summary (its median over tracks), then mean ± 95 % CI over "
         f"runs (Student t) and [median] per model and condition."
     )

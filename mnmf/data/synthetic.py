@@ -66,6 +66,36 @@ def gated_sines(
     )
 
 
+def gate_edges(*, duration: float, rates: Sequence[float]) -> NDArray[np.float64]:
+    """Times (s) where any of the gates :func:`square_gate` (rate · t) switches.
+
+    ``square_gate(r t)`` switches where sin(r t) changes sign: at t = kπ / r, k ≥ 0
+    (the gates open at t = 0: the signal starts on an edge).
+
+    Parameters
+    ----------
+    duration : float
+        Length of the signal (s); edges at or after it are left out.
+    rates : sequence of float
+        The gates' rates (rad/s), e.g. ``(alpha, beta)`` of :func:`gated_sines`.
+
+    Returns
+    -------
+    array, shape (n_edges,)
+        Sorted edge times, duplicates (gates switching together) merged.
+    """
+    duration = finite_real(duration, name="duration", minimum=0.0)
+    edges = []
+    for rate in rates:
+        rate = abs(finite_real(rate, name="rates entry"))
+        if rate > 0:
+            edges.append(np.arange(int(np.ceil(duration * rate / np.pi)) + 1) * np.pi / rate)
+    if not edges:
+        return np.zeros(0)
+    times = np.concatenate(edges)
+    return np.unique(np.round(times[times < duration], 12))
+
+
 # --------------------------------------------------------------------------------------
 # Realistic-sounding mono sources drawn from a Generator
 # --------------------------------------------------------------------------------------
