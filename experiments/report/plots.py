@@ -1,5 +1,6 @@
 """The report's plots (PNG, written atomically): ΔSDR against each numeric condition,
-ΔSDR per run by model, convergence curves, SDR during fitting."""
+ΔSDR per run by model, convergence curves, SDR during fitting, and the rank study
+(reconstruction and ΔSDR against the NMF's rank) where runs vary the rank."""
 
 from __future__ import annotations
 
@@ -54,7 +55,58 @@ def make_plots(
     if tracked:
         figure = _track_plot(tracked)
         plots.append(_save(figure, folder / "sdr_track.png", "SDR during fitting"))
+    ranked = [run for run in scored if _reconstruction(run)]
+    if len({_reconstruction(run)["rank"] for run in ranked}) >= 2:
+        figure = _rank_plot(ranked)
+        title = "Reconstruction and separation against the NMF's rank"
+        plots.append(_save(figure, folder / "rank.png", title))
     return plots
+
+
+def _reconstruction(run: Run) -> dict:
+    found = run.metrics.get("reconstruction")
+    return found if isinstance(found, dict) and is_number(found.get("rank")) else {}
+
+
+#: The rank plot's panels: (metric of ``metrics["reconstruction"]`` or "ΔSDR", label).
+RANK_PANELS = (
+    ("is_divergence_per_bin", "IS divergence per bin\n(the fit's error)"),
+    ("correlation", "correlation ⟨y, ŷ⟩ / (‖y‖ ‖ŷ‖)"),
+    ("ΔSDR", "ΔSDR (dB)"),
+)
+
+
+def _rank_plot(runs: Sequence[Run]) -> plt.Figure:
+    """The seed slides' rank study: the model's reconstruction of the mixture and the
+    separation against the total rank K (mean ± 95 % CI over runs, per model)."""
+    models = sorted({run.model for run in runs})
+    figure, axes = plt.subplots(
+        len(RANK_PANELS), 1, figsize=(7, 2.3 * len(RANK_PANELS)), sharex=True, layout="constrained"
+    )
+    ranks = sorted({int(_reconstruction(run)["rank"]) for run in runs})
+    for axis, (key, label) in zip(axes, RANK_PANELS, strict=True):
+        for model in models:
+            by_rank: dict[int, list[float]] = {}
+            for run in runs:
+                if run.model != model:
+                    continue
+                value = run.means()["ΔSDR"] if key == "ΔSDR" else _reconstruction(run).get(key)
+                if is_number(value) and math.isfinite(float(value)):
+                    by_rank.setdefault(int(_reconstruction(run)["rank"]), []).append(float(value))
+            xs = sorted(by_rank)
+            if not xs:
+                continue
+            means, halves = zip(*(mean_ci(by_rank[x]) for x in xs), strict=True)
+            errors = [0.0 if h is None else h for h in halves]
+            axis.errorbar(xs, means, yerr=errors, marker="o", capsize=4, label=model)
+        axis.set_ylabel(label, fontsize=8)
+        axis.grid(True, alpha=0.3)
+    axes[0].set_title("the fit, the reconstruction and the separation against the rank (95 % CI)")
+    axes[0].legend(fontsize=8)
+    axes[-1].set_xscale("log", base=2)
+    axes[-1].set_xticks(ranks, [str(r) for r in ranks])
+    axes[-1].set_xlabel("rank K (components in all)")
+    return figure
 
 
 def _save(figure: plt.Figure, path: Path, title: str) -> Plot:

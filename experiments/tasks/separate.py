@@ -188,6 +188,9 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
             "improvements": {k: v.tolist() for k, v in evaluation.improvements.items()},
             "summary": evaluation.summary(),
         }
+    reconstruction = _reconstruction(mix, X=separation.X, fit=fit, stft=stft)
+    if reconstruction is not None:
+        metrics["reconstruction"] = reconstruction
     edges = getattr(loaded, "meta", {}).get("edges")
     if edges is not None and matching:
         metrics["gate_edges"] = _gate_edge_errors(
@@ -260,9 +263,9 @@ def _gate_edge_errors(
     split = mnmf.errors_near_times(estimates, references, times=edges, fs=fs, half_width=half_width)
     result: dict[str, Any] = {"half_width_s": half_width, "n_edges": len(edges)}
     result |= {key: np.asarray(value).tolist() for key, value in split.items()}
-    W, H = getattr(fit, "W", None), getattr(fit, "H", None)
-    if W is not None and H is not None and X.shape[-1] == 1 and W.shape[0] == X.shape[0]:
-        phase = np.exp(1j * np.angle(X[:, :, 0]))
+    factors = _nmf_factors(fit, X)
+    if factors is not None:
+        W, H, phase = factors
         components = [
             stft.synthesize(np.sqrt(np.outer(W[:, k], H[k])) * phase, length=mix.shape[0])
             for k in range(W.shape[1])
@@ -278,6 +281,44 @@ def _gate_edge_errors(
             "model_error_elsewhere": float(model_split["elsewhere"][0]),
         }
     return result
+
+
+def _nmf_factors(fit: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(W, H, phase)`` of a one-channel NMF fit on the STFT's own rows (``phase`` the
+    mixture's, e^{j∠X}); None for other fits (multichannel, bands, no factors)."""
+    W, H = getattr(fit, "W", None), getattr(fit, "H", None)
+    if W is None or H is None or X.shape[-1] != 1 or W.shape[0] != X.shape[0]:
+        return None
+    return np.asarray(W), np.asarray(H), np.exp(1j * np.angle(X[:, :, 0]))
+
+
+def _reconstruction(mix: np.ndarray, *, X: np.ndarray, fit: Any, stft: mnmf.Stft) -> dict | None:
+    """How well a one-channel NMF reconstructs the mixture (the seed slides' rank study).
+
+    ``rank``: K; ``is_divergence_per_bin``: D_IS(|X|² | WH) / (F N);
+    ``snr_db``: 10 log10(‖y‖² / ‖y − ŷ‖²) and ``correlation``: ⟨y, ŷ⟩ / (‖y‖ ‖ŷ‖) (the
+    slides' ⟨signal, signal estimé⟩, normalized) of the mixture ``y`` against
+    ``ŷ = ISTFT(√(WH) · e^{j∠X})``, the model's amplitude under the mixture's phase.
+    None when the fit is not a one-channel NMF on STFT rows.
+    """
+    factors = _nmf_factors(fit, X)
+    if factors is None:
+        return None
+    W, H, phase = factors
+    model_power = W @ H
+    power = np.abs(X[:, :, 0]) ** 2
+    observed = mix[:, 0]
+    rebuilt = stft.synthesize(np.sqrt(model_power) * phase, length=mix.shape[0])
+    residual = float(np.sum((observed - rebuilt) ** 2))
+    energy = float(np.sum(observed**2))
+    norms = float(np.linalg.norm(observed) * np.linalg.norm(rebuilt))
+    return {
+        "rank": int(W.shape[1]),
+        "is_divergence_per_bin": mnmf.divergence.beta_divergence(power, model_power, 0.0)
+        / power.size,
+        "snr_db": 10 * math.log10(energy / residual) if residual > 0 and energy > 0 else math.inf,
+        "correlation": float(observed @ rebuilt) / norms if norms > 0 else math.nan,
+    }
 
 
 def _mixture_scores(
