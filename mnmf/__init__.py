@@ -54,7 +54,13 @@ from mnmf.evaluation import Evaluation, errors_near_times, evaluate, score_mixtu
 from mnmf.features import Filterbank, Stft, istft, stft
 from mnmf.grouping import SourceGrouping
 from mnmf.methods import METHODS, Separation, SeparationError, separate, separate_with_fit
-from mnmf.separation import group_components, ratio_masks, separate_components, wiener_masks
+from mnmf.separation import (
+    binary_masks,
+    group_components,
+    ratio_masks,
+    separate_components,
+    wiener_masks,
+)
 from mnmf.sources import Dictionary, NMFSource, SmoothNMFSource, learn_dictionary
 from mnmf.spatial import ConvolutiveEMModel, GainsModel
 
@@ -89,6 +95,7 @@ __all__ = [
     "Stft",
     "algorithms",
     "beta_divergence",
+    "binary_masks",
     "data",
     "datasets",
     "divergence",

@@ -77,6 +77,7 @@ from numpy.typing import ArrayLike, NDArray
 from mnmf._validation import (
     SeparationError,
     as_generator,
+    check_choice,
     check_images,
     check_signal,
     finite_real,
@@ -89,7 +90,13 @@ from mnmf.features import FILTERBANKS, Stft, filterbank
 from mnmf.grouping import SourceGrouping
 from mnmf.peers import PEER_SETTINGS, PEERS, check_sources, peer_images, peer_options
 from mnmf.registry import Registry, check_options, named_options
-from mnmf.separation import group_components, ratio_masks, wiener_masks
+from mnmf.separation import (
+    MASK_KINDS,
+    binary_masks,
+    group_components,
+    ratio_masks,
+    wiener_masks,
+)
 from mnmf.sources.dictionary import Dictionary
 
 T = TypeVar("T")
@@ -213,7 +220,9 @@ def separate(
         (``n_components``, ``source_model``, ``spatial``, ``init``, ``mixing``,
         ``noise``, ...); for the pyroomacoustics methods their own keywords (``n_iter``,
         ``model`` for AuxIVA, ``n_components`` for ILRMA/FastMNMF2); for
-        ``"oracle-irm"`` ``mask_power`` (2: ratio of powers; 1: of magnitudes).
+        ``"oracle-irm"`` ``mask_power`` (2: ratio of powers; 1: of magnitudes). ``"nmf"``
+        and ``"oracle-irm"`` take ``mask``: "soft" (Wiener / ratio masks, the default)
+        or "binary" (1 for the loudest source of each bin: the ideal binary mask).
 
     Returns
     -------
@@ -392,8 +401,10 @@ def _nmf(
     frequency_scale: str = "linear",
     bands: dict[str, Any] | None = None,
     dictionaries: Sequence[Any] | None = None,
+    mask: str = "soft",
     **fit_options: Any,
 ) -> MethodOutput:
+    check_choice(mask, name="mask", choices=MASK_KINDS)
     settings = {"beta": 0.0, "max_iter": 200, "tol": 1e-5} | fit_options
     counts = [positive_int(n_components, name="n_components")] * data.n_sources
     if dictionaries is not None:
@@ -421,6 +432,8 @@ def _nmf(
     masks = wiener_masks(fit.W, fit.H, groups=labels)  # (J, F or bands, N)
     if bank is not None:
         masks = np.moveaxis(bank.to_stft(np.moveaxis(masks, 1, 0)), 0, 1)
+    if mask == "binary":  # the loudest source of each STFT bin
+        masks = binary_masks(masks)
     return MethodOutput(spectra=masks[..., None] * data.X[None], fit=fit)
 
 
@@ -554,10 +567,13 @@ def _needs_references(data: MethodInput) -> None:
 
 @METHODS.register("oracle-irm")
 @requires(_needs_references)
-def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0) -> MethodOutput:
+def _oracle_irm(data: MethodInput, *, mask_power: float = 2.0, mask: str = "soft") -> MethodOutput:
     _needs_references(data)
     mask_power = finite_real(mask_power, name="mask_power", minimum=0.0)
+    check_choice(mask, name="mask", choices=MASK_KINDS)
     magnitudes = np.abs(np.stack([data.stft.analyze(image) for image in data.references]))
+    if mask == "binary":  # the ideal binary mask: the loudest image of each bin
+        return MethodOutput(spectra=binary_masks(magnitudes) * data.X[None])
     return MethodOutput(spectra=ratio_masks(magnitudes**mask_power) * data.X[None])
 
 

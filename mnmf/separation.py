@@ -80,6 +80,10 @@ def group_components(
     return relabel[raw].astype(np.int64)
 
 
+#: The masks :func:`wiener_masks` (``kind``) and the masking methods (``mask``) make.
+MASK_KINDS = ("soft", "binary")
+
+
 def wiener_masks(
     W: ArrayLike,
     H: ArrayLike,
@@ -108,13 +112,34 @@ def wiener_masks(
         Non-negative, summing to one over sources at every bin.
     """
     W, H = _factors(W, H)
-    check_choice(kind, name="kind", choices=("soft", "binary"))
+    check_choice(kind, name="kind", choices=MASK_KINDS)
     grouping = SourceGrouping.from_groups(groups, W.shape[1])
     powers = grouping.source_powers(W, H)
     if kind == "binary":
-        winner = np.argmax(powers, axis=0)
-        return (winner[None] == np.arange(grouping.n_sources)[:, None, None]).astype(W.dtype)
+        return binary_masks(powers)
     return ratio_masks(powers)
+
+
+def binary_masks(contributions: NDArray) -> NDArray:
+    """1 for the largest contribution at every point, 0 for the others (over the first
+    axis; the first one on ties): the ideal binary mask of the contributions.
+
+    Parameters
+    ----------
+    contributions : array, shape (J, ...)
+        Non-negative per-source contributions (powers, magnitudes, or soft masks).
+
+    Returns
+    -------
+    masks : array, shape (J, ...)
+        0 or 1, summing to one over sources everywhere, in the input's float type
+        (float64 for integer input).
+    """
+    contributions = np.asarray(contributions)
+    winner = np.argmax(contributions, axis=0)
+    labels = np.arange(contributions.shape[0]).reshape((-1,) + (1,) * winner.ndim)
+    dtype = contributions.dtype if np.issubdtype(contributions.dtype, np.floating) else np.float64
+    return (winner[None] == labels).astype(dtype)
 
 
 def ratio_masks(contributions: NDArray, *, floor_relative: float = FLOOR_RELATIVE) -> NDArray:

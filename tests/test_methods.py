@@ -138,3 +138,50 @@ def test_two_sources_on_three_microphones(method, options):
     )
     assert estimates.shape == (2, *room.mix.shape)
     assert evaluate(estimates, room.images, mixture=room.mix).mean("ΔSDR") > 0.5  # 0.8-4.4
+
+
+# ------------------------------------------------------------------------ binary masks
+def test_binary_masks_are_one_hot_at_the_loudest():
+    from mnmf import binary_masks
+
+    contributions = np.array([[[1.0, 2.0, 3.0]], [[2.0, 2.0, 1.0]]])  # (J=2, 1, 3)
+    masks = binary_masks(contributions)
+    np.testing.assert_array_equal(masks[:, 0], [[0, 1, 1], [1, 0, 0]])  # tie: the first
+    np.testing.assert_array_equal(masks.sum(axis=0), 1.0)
+    assert binary_masks(np.array([[1, 0], [0, 1]])).dtype == np.float64
+
+
+@pytest.mark.parametrize("method", ["nmf", "oracle-irm"])
+def test_binary_masks_give_each_bin_to_one_source(method):
+    from mnmf.methods import MethodInput
+
+    rng = np.random.default_rng(0)
+    references = synthetic_sources(["speech", "music"], fs=8000, duration=1.0, rng=rng)[:, :, None]
+    mix = references.sum(axis=0)
+    stft = Stft(n_fft=256)
+    X = stft.analyze(mix)
+    options = {} if method == "oracle-irm" else {"max_iter": 20}
+
+    def spectra(mask: str) -> np.ndarray:
+        data = MethodInput(
+            mix=mix, X=X, stft=stft, n_sources=2, rng=np.random.default_rng(0),
+            references=references, fs=8000,
+        )  # fmt: skip
+        return METHODS.get(method)(data, mask=mask, **options).spectra
+
+    soft, binary = spectra("soft"), spectra("binary")
+    # Each bin goes whole to the source whose soft mask (the same fit) is largest.
+    winner = np.argmax(np.abs(soft), axis=0)
+    for j in range(2):
+        np.testing.assert_allclose(binary[j], np.where(winner == j, X, 0.0), atol=1e-12)
+    if method == "oracle-irm":  # the ideal binary mask: the louder reference wins
+        magnitudes = np.abs(np.stack([stft.analyze(image) for image in references]))
+        loud = np.abs(X) > 1e-6 * np.abs(X).max()
+        np.testing.assert_array_equal(winner[loud], np.argmax(magnitudes, axis=0)[loud])
+    estimates = separate(
+        mix, n_sources=2, method=method, stft=stft, rng=0, mask="binary",
+        references=references if method == "oracle-irm" else None, **options,
+    )  # fmt: skip
+    np.testing.assert_allclose(estimates.sum(axis=0), mix, atol=1e-10)
+    with pytest.raises(ValueError, match="mask must be one of"):
+        spectra("hard")
