@@ -258,10 +258,15 @@ def test_study_script_writes_its_figures_and_audio(tmp_path):
         "masks.png",
         "mixture.wav",
         "upmix.wav",
+        "remix.wav",
         "metrics.json",
     ):
         assert (out / name).stat().st_size > 0, name
-    assert len(list(out.glob("component_*.wav"))) == 4
+    kinds = metrics["components_by_kind"]
+    assert sorted(kinds) == ["bass", "noise", "pitched"]
+    assert len({entry["component"] for entry in kinds.values()}) == 3  # distinct
+    for kind in kinds:
+        assert (out / f"component_{kind}.wav").stat().st_size > 0
     upmix, fs = mnmf.io.load_audio(out / "upmix.wav")
     assert upmix.shape[1] == 2 and fs == 8000
     # The MM reaches a lower penalized cost than the EM in as many iterations.
@@ -287,3 +292,23 @@ def test_study_command_line_reads_the_shared_piano_by_default(tmp_path, shared_d
     metrics = json.loads((out / "metrics.json").read_text())
     expected = shared_data / "piano" / "ragtime_piano_30s.wav"
     assert Path(metrics["audio"]).resolve() == expected.resolve()
+
+
+def test_components_are_picked_by_kind_on_planted_spectra():
+    from experiments.tasks.smooth_study import component_features, pick_by_kind
+
+    frequencies = np.arange(513) * (16000 / 1024)
+    floor = 1e-6
+    bass = floor + np.exp(-0.5 * ((frequencies - 60.0) / 20.0) ** 2)  # one low bump
+    pitched = np.full(513, floor)
+    f0 = 220.0
+    harmonics = np.arange(1, 11)  # a harmonic comb
+    pitched[np.round(harmonics * f0 / frequencies[1]).astype(int)] = 1.0 / harmonics
+    rng = np.random.default_rng(0)
+    noise = 1.0 + 0.1 * rng.random(513)  # flat
+    bright = floor + np.exp(-0.5 * ((frequencies - 5000.0) / 300.0) ** 2)  # one high bump
+    W = np.stack([bright, noise, pitched, bass], axis=1)
+    features = component_features(W, frequencies)
+    assert features["flatness"][1] > 0.9 and features["harmonicity"][2] > 0.9
+    assert features["centroid"][3] < 100
+    assert pick_by_kind(features) == {"bass": 3, "pitched": 2, "noise": 1}

@@ -8,8 +8,11 @@ writes to ``--out``:
     updates) and the EM (SAGE) algorithm of the same model, from the same start;
 (b) ``activations.png`` (rows of H for every λ in ``--lambdas``) and
     ``smoothness.png`` (median jump d_IS(h_{n−1} | h_n) and data fit against λ);
-(c) ``masks.png``: the Wiener masks of the four loudest components, and their audio
-    ``component_k.wav``;
+(c) ``masks.png``: the Wiener masks of three components picked by kind (lowest spectral
+    centroid = ``bass``, most harmonic = ``pitched``, flattest spectrum = ``noise``:
+    :func:`pick_by_kind`), their audio ``component_<kind>.wav`` and ``remix.wav``, the
+    mixture with those components' levels changed by ``remix_gains_db`` (bass +6 dB,
+    noise −12 dB by default);
 (d) ``upmix.wav``: a stereo remix with the components panned from left to right by
     spectral centroid (low notes left, high notes right, as seen from the keyboard);
 
@@ -103,9 +106,10 @@ def plot_smoothness(summary: list[dict]) -> plt.Figure:
     return figure
 
 
-def plot_masks(masks: np.ndarray, components: np.ndarray, fs: int, duration: float) -> plt.Figure:
-    figure, axes = plt.subplots(1, len(components), figsize=(3 * len(components), 3.2), sharey=True)
-    for axis, k in zip(np.atleast_1d(axes), components, strict=True):
+def plot_masks(masks: np.ndarray, chosen: dict[str, int], fs: int, duration: float) -> plt.Figure:
+    """The Wiener masks of the components picked by kind (``{kind: k}``)."""
+    figure, axes = plt.subplots(1, len(chosen), figsize=(3 * len(chosen), 3.2), sharey=True)
+    for axis, (kind, k) in zip(np.atleast_1d(axes), chosen.items(), strict=True):
         axis.imshow(
             masks[k],
             origin="lower",
@@ -115,12 +119,56 @@ def plot_masks(masks: np.ndarray, components: np.ndarray, fs: int, duration: flo
             cmap="magma",
             extent=(0, duration, 0, fs / 2000),
         )
-        axis.set(title=f"component {k}", xlabel="time (s)")
+        axis.set(title=f"{kind} (component {k})", xlabel="time (s)")
         axis.locator_params(axis="x", nbins=4)
     np.atleast_1d(axes)[0].set_ylabel("frequency (kHz)")
     figure.suptitle("Wiener masks w_k h_k / WH")
     figure.tight_layout()
     return figure
+
+
+#: The component kinds the masks figure shows, in the order they are picked.
+KINDS = ("bass", "pitched", "noise")
+
+
+def component_features(W: np.ndarray, frequencies: np.ndarray) -> dict[str, np.ndarray]:
+    """Per column of W (F, K): spectral ``centroid`` (Hz), ``flatness`` (geometric over
+    arithmetic mean, 1 for white noise, → 0 for a few peaks) and ``harmonicity``: the
+    largest share of the column's power on the harmonics h·f0 (h = 1…10, each within
+    ±1 bin) of a fundamental f0 between 40 Hz and 1 kHz (1/24-octave grid)."""
+    W = np.maximum(np.asarray(W, dtype=np.float64), 1e-12 * max(float(np.max(W)), 1e-300))
+    total = W.sum(axis=0)
+    centroid = (frequencies @ W) / total
+    flatness = np.exp(np.mean(np.log(W), axis=0)) / np.mean(W, axis=0)
+    step = frequencies[1] - frequencies[0]
+    f0s = 40.0 * 2.0 ** (np.arange(0, 24 * np.log2(1000 / 40) + 1) / 24)
+    harmonicity = np.zeros(W.shape[1])
+    for f0 in f0s:
+        bins = np.round(f0 * np.arange(1, 11) / step).astype(int)
+        bins = bins[bins < W.shape[0] - 1]
+        if bins.size == 0:
+            continue
+        near = np.unique(np.concatenate([bins - 1, bins, bins + 1]))
+        harmonicity = np.maximum(harmonicity, W[near].sum(axis=0) / total)
+    return {"centroid": centroid, "flatness": flatness, "harmonicity": harmonicity}
+
+
+def pick_by_kind(features: dict[str, np.ndarray]) -> dict[str, int]:
+    """One distinct component per kind: ``bass`` the lowest centroid, ``pitched`` the most
+    harmonic, ``noise`` the flattest (each among those not picked yet)."""
+    left = list(range(features["centroid"].size))
+    chosen: dict[str, int] = {}
+    for kind, score in (
+        ("bass", -features["centroid"]),
+        ("pitched", features["harmonicity"]),
+        ("noise", features["flatness"]),
+    ):
+        if not left:
+            break
+        k = max(left, key=lambda index: score[index])
+        chosen[kind] = int(k)
+        left.remove(k)
+    return chosen
 
 
 def upmix(components: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -148,6 +196,9 @@ class SmoothStudyTaskConfig(TaskConfig):
     iterations: int = 200
     lambdas: list[float] = field(default_factory=lambda: [0.0, 1.0, 10.0, 100.0])
     study_lambda: float = 10.0
+    remix_gains_db: dict[str, float] = field(
+        default_factory=lambda: {"bass": 6.0, "pitched": 0.0, "noise": -12.0}
+    )
 
 
 def study(
@@ -207,19 +258,26 @@ def study(
     save_figure(plot_activations(by_lambda, hop / fs), out / "activations.png")
     save_figure(plot_smoothness(summary), out / "smoothness.png")
 
-    # (c) masks and audio of the loudest components, (d) the stereo upmix.
+    # (c) masks and audio of a bass, a pitched and a noise component, their remix;
+    # (d) the stereo upmix.
     chosen = by_lambda.get(settings.study_lambda, fits["MM (multiplicative)"])
     masks = wiener_masks(chosen.W, chosen.H)
-    loudest = np.argsort(-(chosen.W.sum(axis=0) * chosen.H.sum(axis=1)))[:4]
-    save_figure(plot_masks(masks, loudest, fs, signal.size / fs), out / "masks.png")
+    features = component_features(chosen.W, stft.frequencies(fs))
+    kinds = pick_by_kind(features)
+    save_figure(plot_masks(masks, kinds, fs, signal.size / fs), out / "masks.png")
     components = separate_components(X, chosen.W, chosen.H, stft=stft, length=signal.size)
     peak = max(float(np.max(np.abs(signal))), np.finfo(float).tiny) / 0.99
     write_audio(out / "mixture.wav", signal / peak, fs)
-    for k in loudest:
-        write_audio(out / f"component_{k}.wav", components[k] / peak, fs)
+    for kind, k in kinds.items():
+        write_audio(out / f"component_{kind}.wav", components[k] / peak, fs)
+    # The remix: the mixture with each picked component's level changed by its gain.
+    remix = signal.copy()
+    for kind, k in kinds.items():
+        remix += (10 ** (settings.remix_gains_db.get(kind, 0.0) / 20) - 1) * components[k]
+    write_audio(out / "remix.wav", remix, fs, normalize=True)
     write_audio(out / "upmix.wav", upmix(components, chosen.W), fs, normalize=True)
     print(f"wrote {out}/: cost_mm_vs_em.png activations.png smoothness.png masks.png "
-          "component_*.wav mixture.wav upmix.wav")  # fmt: skip
+          "component_{bass,pitched,noise}.wav remix.wav mixture.wav upmix.wav")  # fmt: skip
     return {
         "audio": str(audio),
         "seconds": signal.size / fs,
@@ -239,6 +297,16 @@ def study(
             for name, fit in fits.items()
         },
         "lambdas": summary,
+        "components_by_kind": {
+            kind: {
+                "component": k,
+                "centroid_hz": float(features["centroid"][k]),
+                "flatness": float(features["flatness"][k]),
+                "harmonicity": float(features["harmonicity"][k]),
+            }
+            for kind, k in kinds.items()
+        },
+        "remix_gains_db": dict(settings.remix_gains_db),
     }
 
 
