@@ -66,7 +66,7 @@ def test_the_seed_presets_are_all_there():
     expected = {
         "sine", "speech_music_single_channel", "mnmf_speech", "mnmf_music", "recorded",
         "piano", "smooth_study", "rt60_sweep", "demo", "speech_music_supervised", "djmix",
-        "djmix_sweep", "speech_music_rank", "masks",
+        "djmix_sweep", "speech_music_rank", "masks", "mnmf_speech_music", "mnmf_mics",
     }  # fmt: skip
     assert expected <= set(PRESETS)
 
