@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo seeds test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mnmf-run -m experiment=demo
 	$(BIN)/mnmf-report outputs/sweeps/demo
+
+# Every study of the seed documents as a preset, then one page: outputs/seeds/index.html
+# (finished runs are reused; about 10 minutes on 2 cores from scratch).
+seeds: $(STAMP)
+	$(BIN)/python -m experiments.seeds
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -682,3 +682,23 @@ def test_the_djmix_task_reads_a_folder_with_extra_silent_and_other_rate_tracks(t
     run_experiment(short, tmp_path / "s")
     error = json.loads((tmp_path / "s" / "failed.json").read_text())["error"]
     assert "hops" in error
+
+
+@pytest.mark.slow
+def test_the_seeds_page_has_a_section_per_seed_document(tmp_path):
+    from experiments import seeds
+
+    assert {d.file for d in seeds.DOCUMENTS} == {
+        p.name for p in (REPO.parent / "shared" / "seeds").glob("*") if p.is_file()
+    } or not (REPO.parent / "shared" / "seeds").is_dir()
+    assert set(seeds.presets()) <= set(PRESETS)
+    outputs = tmp_path / "outputs"
+    assert seeds.main(["--outputs", str(outputs), "--only", "sine"]) == 0
+    page = (outputs / "seeds" / "index.html").read_text()
+    for document in seeds.DOCUMENTS:
+        assert document.file in page
+    assert "agrees</b></span>: the slow gates separate" in page
+    assert page.count("Not run (no sweep folder)") == len(seeds.presets()) - 2  # sine, djmix link
+    assert any(p.name.endswith("gate_edges.png") for p in (outputs / "seeds" / "img").iterdir())
+    with pytest.raises(SystemExit):
+        seeds.main(["--outputs", str(outputs), "--only", "nope"])
