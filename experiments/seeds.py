@@ -188,13 +188,13 @@ def _check_mics(runs: list[Run]) -> tuple[list[list[str]], str, bool | None]:
         one = _mean(_delta(_by(runs, model=model, **{"data.n_mics": 1})))
         two = _mean(_delta(_by(runs, model=model, **{"data.n_mics": 2})))
         if math.isfinite(one) and math.isfinite(two):
-            gains.append(two - one)
+            gains.append((model, two - one))
     verdict = (
         "a second mic changes the mean ΔSDR by "
-        + ", ".join(f"{g:+.1f}" for g in gains)
+        + ", ".join(f"{model} {gain:+.1f}" for model, gain in gains)
         + " dB (per model, over both source sets); the seed's claim needs it above 0 for each"
     )
-    agrees = None if not gains else all(g > 0 for g in gains)
+    agrees = None if not gains else all(gain > 0 for _, gain in gains)
     return _delta_sdr_rows(runs), verdict, agrees
 
 
