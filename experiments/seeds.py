@@ -337,11 +337,16 @@ def presets() -> list[str]:
     return names + [document.link for document in DOCUMENTS if document.link]
 
 
-def run_preset(name: str, *, cwd: Path) -> int:
-    """``mnmf-run -m experiment=NAME`` in ``cwd`` (its sweep lands in outputs/sweeps/NAME)."""
-    command = [sys.executable, "-m", "experiments.run", "-m", f"experiment={name}"]
+def run_preset(name: str, *, outputs: Path) -> int:
+    """``mnmf-run -m experiment=NAME``, its sweep in ``outputs/sweeps/NAME``."""
+    sweep = (outputs / "sweeps" / name).resolve()
+    command = [
+        sys.executable, "-m", "experiments.run", "-m", f"experiment={name}",
+        f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
     print(f"[seeds] {' '.join(command[2:])}", flush=True)
-    return subprocess.run(command, cwd=cwd).returncode
+    outputs.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(command, cwd=outputs.parent).returncode
 
 
 def build_page(sweeps: Path, out: Path) -> Path:
@@ -429,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     if not args.no_run:
         for name in chosen:
-            failures += run_preset(name, cwd=args.outputs.parent) != 0
+            failures += run_preset(name, outputs=args.outputs) != 0
     sweeps = args.outputs / "sweeps"
     for name in chosen:
         if (sweeps / name).is_dir():
