@@ -859,9 +859,7 @@ def _short_frame_fade(
         return fade
     reads = []
     for j in active:
-        read = _aligned_mel(
-            np.asarray(heard_shorts[j], dtype=np.float64), frame, warps[j](region_times)
-        )
+        read = _aligned_mel(heard_shorts[j], frame, warps[j](region_times)).astype(np.float64)
         inside = (region_times >= spans[j][0]) & (region_times <= spans[j][1])
         reads.append(read * inside[None, :])
     energies = np.stack([read.sum(axis=0) for read in reads])  # (k, n)
@@ -890,6 +888,8 @@ def _short_frame_fade(
         else (region_times <= fade.full - window)
     )
     level = float(np.median(gain[past])) if np.count_nonzero(past) >= 8 else fade.level
+    if not level > 0:
+        return fade
     short = fit_fade(
         region_times[keep], gain[keep],
         zero=fade.zero, full=fade.full if fade.shape != "cut" else fade.zero,
