@@ -266,11 +266,8 @@ def _gate_edge_errors(
     factors = _nmf_factors(fit, X)
     if factors is not None:
         W, H, phase = factors
-        components = [
-            stft.synthesize(np.sqrt(np.outer(W[:, k], H[k])) * phase, length=mix.shape[0])
-            for k in range(W.shape[1])
-        ]
-        model = np.sum(components, axis=0)
+        # Σ_k ISTFT(√(W_k H_k) e^{j∠X}) is one ISTFT (linear) of Σ_k √(W_fk H_kn) = √W @ √H.
+        model = stft.synthesize((np.sqrt(W) @ np.sqrt(H)) * phase, length=mix.shape[0])
         observed = mix[:, 0]
         model_split = mnmf.errors_near_times(
             model[None], observed[None], times=edges, fs=fs, half_width=half_width
