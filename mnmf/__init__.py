@@ -14,6 +14,8 @@ Where things are:
 - :mod:`mnmf.separation`, :mod:`mnmf.methods`, :mod:`mnmf.peers` — masks, the
   ``separate`` entry point and the pyroomacoustics baselines;
 - :mod:`mnmf.evaluation` — BSS Eval scores next to the mixture's own;
+- :mod:`mnmf.templates` — what a template looks like (centroid, flatness, harmonicity,
+  f0);
 - :mod:`mnmf.divergence`, :mod:`mnmf.grouping`, :mod:`mnmf.registry` — β-divergence,
   source groupings, name registries.
 """
@@ -34,6 +36,7 @@ from mnmf import (
     separation,
     sources,
     spatial,
+    templates,
 )
 from mnmf.algorithms import MNMFResult, NMFResult, fit_mnmf, fit_nmf
 from mnmf.data import (
@@ -63,6 +66,7 @@ from mnmf.separation import (
 )
 from mnmf.sources import Dictionary, NMFSource, SmoothNMFSource, learn_dictionary
 from mnmf.spatial import ConvolutiveEMModel, GainsModel
+from mnmf.templates import TemplateFeatures, template_features
 
 # The data modules lived at the top level before the layout grew subpackages; these
 # aliases keep ``import mnmf.io`` and ``from mnmf.synthetic import ...`` working.
@@ -93,6 +97,7 @@ __all__ = [
     "SourceGrouping",
     "SourcePool",
     "Stft",
+    "TemplateFeatures",
     "algorithms",
     "beta_divergence",
     "binary_masks",
@@ -131,5 +136,7 @@ __all__ = [
     "spatial",
     "stft",
     "synthetic",
+    "template_features",
+    "templates",
     "wiener_masks",
 ]

@@ -544,6 +544,8 @@ def test_every_preset_runs_with_tiny_iteration_counts(preset, tmp_path, shared_d
         assert metrics is not None and metrics["task"] == cfg.task.name
         if cfg.task.name == "separate" and cfg.eval.enabled:
             assert np.isfinite(metrics["objective"]), overrides
+        if preset == "piano":  # what the seeds page's piano check reads
+            assert len(metrics["components"]["pitched"]) == cfg.model.n_sources
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])
@@ -702,3 +704,49 @@ def test_the_seeds_page_has_a_section_per_seed_document(tmp_path):
     assert any(p.name.endswith("gate_edges.png") for p in (outputs / "seeds" / "img").iterdir())
     with pytest.raises(SystemExit):
         seeds.main(["--outputs", str(outputs), "--only", "nope"])
+
+
+def _planted_run(name: str, metrics: dict):
+    from experiments.report.collect import Run
+
+    return Run(folder=Path(name), name=name, metrics={"status": "complete", **metrics})
+
+
+def test_the_piano_check_counts_pitched_components_over_seeds():
+    from experiments import seeds
+
+    def run(seed, pitched):
+        f0s = [130.81, 261.63, 196.0, 98.0]  # C3, C4, G3, G2
+        return _planted_run(
+            f"seed={seed}",
+            {"params": {"seed": seed}, "components": {"f0_hz": f0s, "pitched": pitched}},
+        )
+
+    runs = [run(0, [True, True, True, False]), run(1, [True, False, True, True])]
+    rows, verdict, agrees = seeds._check_piano(runs)
+    assert agrees is True  # 3 of 4 pitched in each run
+    assert "75%" in verdict and "2 note(s) found by every run" in verdict
+    assert ["all runs", "notes every run found", "C3, G3"] in rows
+    # One run with half its components unpitched is enough to disagree.
+    _, _, agrees = seeds._check_piano([*runs, run(2, [True, True, False, False])])
+    assert agrees is False
+    assert seeds._check_piano([_planted_run("x", {})])[2] is None
+
+
+def test_the_smooth_check_needs_every_run_smoother_and_mm_below_em():
+    from experiments import seeds
+
+    def run(jumps, mm, em):
+        lambdas = [
+            {"smoothness": value, "median_jump": jump, "data_fit": 1.0}
+            for value, jump in zip((0.0, 1.0, 10.0), jumps, strict=True)
+        ]
+        costs = {"MM (multiplicative)": {"final_cost": mm}, "EM (SAGE)": {"final_cost": em}}
+        return _planted_run("r", {"study": {"mm_vs_em": costs, "lambdas": lambdas}})
+
+    good = [run((0.3, 0.1, 0.01), 1.0, 2.0), run((0.2, 0.1, 0.05), 1.5, 2.5)]
+    rows, verdict, agrees = seeds._check_smooth(good)
+    assert agrees is True and "in 2 of 2 run(s)" in verdict
+    assert any(row[0] == "λ = 10" and row[1] == "median jump" for row in rows)
+    assert seeds._check_smooth([*good, run((0.3, 0.4, 0.01), 1.0, 2.0)])[2] is False
+    assert seeds._check_smooth([*good, run((0.3, 0.1, 0.01), 3.0, 2.0)])[2] is False

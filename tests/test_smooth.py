@@ -295,7 +295,7 @@ def test_study_command_line_reads_the_shared_piano_by_default(tmp_path, shared_d
 
 
 def test_components_are_picked_by_kind_on_planted_spectra():
-    from experiments.tasks.smooth_study import component_features, pick_by_kind
+    from experiments.tasks.smooth_study import pick_by_kind
 
     frequencies = np.arange(513) * (16000 / 1024)
     floor = 1e-6
@@ -308,7 +308,7 @@ def test_components_are_picked_by_kind_on_planted_spectra():
     noise = 1.0 + 0.1 * rng.random(513)  # flat
     bright = floor + np.exp(-0.5 * ((frequencies - 5000.0) / 300.0) ** 2)  # one high bump
     W = np.stack([bright, noise, pitched, bass], axis=1)
-    features = component_features(W, frequencies)
-    assert features["flatness"][1] > 0.9 and features["harmonicity"][2] > 0.9
-    assert features["centroid"][3] < 100
+    features = mnmf.template_features(W, frequencies)
+    assert features.flatness[1] > 0.9 and features.harmonicity[2] > 0.9
+    assert features.centroid[3] < 100
     assert pick_by_kind(features) == {"bass": 3, "pitched": 2, "noise": 1}

@@ -191,6 +191,7 @@ def run(cfg: DictConfig, out: Path) -> Metrics:
     reconstruction = _reconstruction(mix, X=separation.X, fit=fit, stft=stft)
     if reconstruction is not None:
         metrics["reconstruction"] = reconstruction
+        metrics["components"] = _component_descriptors(separation.X, fit=fit, fs=fs, stft=stft)
     edges = getattr(loaded, "meta", {}).get("edges")
     if edges is not None and matching:
         metrics["gate_edges"] = _gate_edge_errors(
@@ -315,6 +316,21 @@ def _reconstruction(mix: np.ndarray, *, X: np.ndarray, fit: Any, stft: mnmf.Stft
         / power.size,
         "snr_db": 10 * math.log10(energy / residual) if residual > 0 and energy > 0 else math.inf,
         "correlation": float(observed @ rebuilt) / norms if norms > 0 else math.nan,
+    }
+
+
+def _component_descriptors(X: np.ndarray, *, fit: Any, fs: int, stft: mnmf.Stft) -> dict:
+    """What each template of a one-channel NMF holds (:func:`mnmf.template_features`):
+    lists over the K components of ``f0_hz``, ``harmonicity``, ``centroid_hz`` and
+    ``flatness``, and ``pitched`` (harmonicity ≥ 0.5: white-noise templates score ≈ 0)."""
+    W = _nmf_factors(fit, X)[0]
+    features = mnmf.template_features(W, stft.frequencies(fs))
+    return {
+        "f0_hz": features.f0.tolist(),
+        "harmonicity": features.harmonicity.tolist(),
+        "centroid_hz": features.centroid.tolist(),
+        "flatness": features.flatness.tolist(),
+        "pitched": features.pitched().tolist(),
     }
 
 

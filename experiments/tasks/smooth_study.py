@@ -131,37 +131,16 @@ def plot_masks(masks: np.ndarray, chosen: dict[str, int], fs: int, duration: flo
 KINDS = ("bass", "pitched", "noise")
 
 
-def component_features(W: np.ndarray, frequencies: np.ndarray) -> dict[str, np.ndarray]:
-    """Per column of W (F, K): spectral ``centroid`` (Hz), ``flatness`` (geometric over
-    arithmetic mean, 1 for white noise, → 0 for a few peaks) and ``harmonicity``: the
-    largest share of the column's power on the harmonics h·f0 (h = 1…10, each within
-    ±1 bin) of a fundamental f0 between 40 Hz and 1 kHz (1/24-octave grid)."""
-    W = np.maximum(np.asarray(W, dtype=np.float64), 1e-12 * max(float(np.max(W)), 1e-300))
-    total = W.sum(axis=0)
-    centroid = (frequencies @ W) / total
-    flatness = np.exp(np.mean(np.log(W), axis=0)) / np.mean(W, axis=0)
-    step = frequencies[1] - frequencies[0]
-    f0s = 40.0 * 2.0 ** (np.arange(0, 24 * np.log2(1000 / 40) + 1) / 24)
-    harmonicity = np.zeros(W.shape[1])
-    for f0 in f0s:
-        bins = np.round(f0 * np.arange(1, 11) / step).astype(int)
-        bins = bins[bins < W.shape[0] - 1]
-        if bins.size == 0:
-            continue
-        near = np.unique(np.concatenate([bins - 1, bins, bins + 1]))
-        harmonicity = np.maximum(harmonicity, W[near].sum(axis=0) / total)
-    return {"centroid": centroid, "flatness": flatness, "harmonicity": harmonicity}
-
-
-def pick_by_kind(features: dict[str, np.ndarray]) -> dict[str, int]:
+def pick_by_kind(features: mnmf.templates.TemplateFeatures) -> dict[str, int]:
     """One distinct component per kind: ``bass`` the lowest centroid, ``pitched`` the most
-    harmonic, ``noise`` the flattest (each among those not picked yet)."""
-    left = list(range(features["centroid"].size))
+    harmonic, ``noise`` the flattest (each among those not picked yet; the descriptors
+    of :func:`mnmf.templates.template_features`)."""
+    left = list(range(features.centroid.size))
     chosen: dict[str, int] = {}
     for kind, score in (
-        ("bass", -features["centroid"]),
-        ("pitched", features["harmonicity"]),
-        ("noise", features["flatness"]),
+        ("bass", -features.centroid),
+        ("pitched", features.harmonicity),
+        ("noise", features.flatness),
     ):
         if not left:
             break
@@ -262,7 +241,7 @@ def study(
     # (d) the stereo upmix.
     chosen = by_lambda.get(settings.study_lambda, fits["MM (multiplicative)"])
     masks = wiener_masks(chosen.W, chosen.H)
-    features = component_features(chosen.W, stft.frequencies(fs))
+    features = mnmf.templates.template_features(chosen.W, stft.frequencies(fs))
     kinds = pick_by_kind(features)
     save_figure(plot_masks(masks, kinds, fs, signal.size / fs), out / "masks.png")
     components = separate_components(X, chosen.W, chosen.H, stft=stft, length=signal.size)
@@ -300,9 +279,10 @@ def study(
         "components_by_kind": {
             kind: {
                 "component": k,
-                "centroid_hz": float(features["centroid"][k]),
-                "flatness": float(features["flatness"][k]),
-                "harmonicity": float(features["harmonicity"][k]),
+                "centroid_hz": float(features.centroid[k]),
+                "flatness": float(features.flatness[k]),
+                "harmonicity": float(features.harmonicity[k]),
+                "f0_hz": float(features.f0[k]),
             }
             for kind, k in kinds.items()
         },
