@@ -269,7 +269,7 @@ def _check_piano(runs: list[Run]) -> tuple[list[list[str]], str, bool | None]:
     rows.append(["all runs", "notes every run found", ", ".join(common) or "—"])
     verdict = (
         f"{_mean(shares):.0%} of the components are pitched notes (harmonic templates, "
-        f"comb contrast ≥ 0.5, where noise scores ≈ 0); {len(common)} note(s) found by "
+        f"comb contrast ≥ 0.5, where noise templates score ≤ 0.1); {len(common)} note(s) found by "
         f"every run"
     )
     return rows, verdict, all(share > 0.5 for share in shares)
