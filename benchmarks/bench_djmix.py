@@ -25,6 +25,8 @@ resident set, the loaded mix and tracks included), against the targets (60 min w
 Usage::
 
     python benchmarks/bench_djmix.py [--part accuracy|scale|all] [--seeds 0 1]
+        [--scalings none resample stretch] [--effects none bass compression distortion]
+        [--methods full multipass_nmf single_pass dtw]
         [--minutes 10 30 60] [--dense-minutes 10 30] [--fine-minutes 60]
 """
 
@@ -39,6 +41,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,22 +94,31 @@ def transcribe(method: str, generated, rng: np.random.Generator):
     return result.tracks if method == "full" else result.nmf_tracks
 
 
-def accuracy(seeds: list[int]) -> None:
+def accuracy(
+    seeds: list[int],
+    *,
+    scalings: Sequence[str] = TIME_SCALINGS,
+    effects: Sequence[str] = EFFECTS,
+    methods: Sequence[str] = METHODS,
+) -> None:
     from mnmf.djmix import generate_mix
     from mnmf.djmix.evaluation import evaluate_transcription
 
     tracks, source = tracks_for_accuracy(np.random.default_rng(0))
-    print(f"# bench_djmix accuracy: 3-track mixes from {source}, {FS} Hz, seeds {seeds}")
+    print(
+        f"# bench_djmix accuracy: 3-track mixes from {source}, {FS} Hz, seeds {seeds}, "
+        f"time scalings {list(scalings)}, effects {list(effects)}, methods {list(methods)}"
+    )
     rows: list[dict] = []
     failures = 0
-    for scaling in TIME_SCALINGS:
-        for effect in EFFECTS:
+    for scaling in scalings:
+        for effect in effects:
             for seed in seeds:
                 generated = generate_mix(
                     tracks, fs=FS, rng=np.random.default_rng(seed), play_seconds=(16.0, 20.0),
                     crossfade_seconds=(4.0, 8.0), time_scaling=scaling, effect=effect,
                 )  # fmt: skip
-                for method in METHODS:
+                for method in methods:
                     started = time.perf_counter()
                     try:
                         estimates = transcribe(method, generated, np.random.default_rng(seed))
@@ -119,8 +131,8 @@ def accuracy(seeds: list[int]) -> None:
                         {"method": method, "scaling": scaling, "effect": effect, "seed": seed,
                          "seconds": time.perf_counter() - started, **summary}
                     )  # fmt: skip
-    mixes = len(TIME_SCALINGS) * len(EFFECTS) * len(seeds)
-    print(f"{mixes} mixes x {len(METHODS)} methods: {len(rows)} scored, {failures} failed")
+    mixes = len(scalings) * len(effects) * len(seeds)
+    print(f"{mixes} mixes x {len(methods)} methods: {len(rows)} scored, {failures} failed")
     groups = {
         "all": lambda r: True,
         "none/none": lambda r: r["scaling"] == "none" and r["effect"] == "none",
@@ -134,7 +146,7 @@ def accuracy(seeds: list[int]) -> None:
     header = f"{'group':<11} {'method':<14} {'n':>3} " + " ".join(f"{t:>11}" for _, t in SHOWN)
     print(header + f" {'s/mix':>6}")
     for group, keep in groups.items():
-        for method in METHODS:
+        for method in methods:
             chosen = [r for r in rows if r["method"] == method and keep(r)]
             if not chosen:
                 continue
@@ -288,6 +300,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("accuracy", "scale", "all"), default="accuracy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--scalings", nargs="+", choices=TIME_SCALINGS, default=list(TIME_SCALINGS),
+        help="accuracy: the time scalings to generate (default: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--effects", nargs="+", choices=EFFECTS, default=list(EFFECTS),
+        help="accuracy: the effects to generate (default: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS),
+        help="accuracy: the methods to score (default: all)",
+    )  # fmt: skip
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0, 60.0])
     parser.add_argument(
         "--dense-minutes", type=float, nargs="*", default=[10.0, 30.0],
@@ -307,7 +331,7 @@ def main() -> None:
         scale_child(*args.scale_child)
         return
     if args.part in ("accuracy", "all"):
-        accuracy(args.seeds)
+        accuracy(args.seeds, scalings=args.scalings, effects=args.effects, methods=args.methods)
     if args.part in ("scale", "all"):
         scale(args.minutes, args.dense_minutes, args.fine_minutes)
 
