@@ -13,6 +13,7 @@ from mnmf.djmix.features import MelFrontEnd
 from mnmf.djmix.refine import (
     Fade,
     PiecewiseWarp,
+    _fitted_fades,
     _play_segment,
     _refit_gains,
     _robust_powers,
@@ -317,6 +318,31 @@ def test_fit_fade_weighs_frames_by_how_well_they_hear_the_track():
     assert (weighted.zero, weighted.full) == pytest.approx((10.0, 16.0), abs=0.05)
     plain = fit_fade(times, gain, **options)
     assert abs(plain.zero - 10.0) > 0.2
+
+
+def test_a_play_read_early_in_a_masked_stretch_gets_its_fade_from_the_heard_frames():
+    # The seed-1 case of the accuracy benchmark: a track whose reference starts quietly
+    # fades in (10 → 18 s) under a louder one. Before 12 s it would hold < 2 % of the
+    # mix even at full level, and its measured gains there are leakage (0.3–0.7 from
+    # 4 s on), so the play is read as starting at 4 s; the fade's zero, searched
+    # ± FADE_SEARCH around that, cannot reach 10 s unless the masked stretch is searched.
+    from mnmf.djmix.timeline import derive_parameters
+
+    times = np.arange(0, 40, 0.5)
+    truth_in = Fade(10.0, 18.0, "linear", 1.0, 0.0, True)
+    truth_out = Fade(36.0, 30.0, "linear", 1.0, 0.0, False)
+    gain = np.where(times < 24, _measured(truth_in, times, 1.0), _measured(truth_out, times, 1.0))
+    masking = np.where(times < 12.0, 60.0, 3.0)
+    leak = (times >= 4.0) & (times < 12.0)
+    gain[leak] = np.random.default_rng(0).uniform(0.3, 0.7, leak.sum())
+    timeline = derive_parameters("t", times, gain, times - 5.0)
+    assert timeline.start <= 4.0  # read early
+    options = {"window": 1.0, "bounds": (0.0, 40.0), "profile": None}
+    fade_in, fade_out = _fitted_fades(timeline, masking=masking, **options)
+    assert (fade_in.zero, fade_in.full) == pytest.approx((10.0, 18.0), abs=0.3)
+    assert (fade_out.full, fade_out.zero) == pytest.approx((30.0, 36.0), abs=0.3)
+    unmasked_in, _ = _fitted_fades(timeline, **options)
+    assert unmasked_in.zero < 6.0  # without masking the search stays near the early read
 
 
 def _benchmark_mix(*, seed: int):

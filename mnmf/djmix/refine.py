@@ -141,6 +141,9 @@ SHORT_FADE_MAX_RESIDUAL = 0.03
 #: ``g² / (g² + masking)``, up to this share (full weight above): under a louder track
 #: a faint track's measured gain is mostly the other's leakage.
 FADE_SHARE_FULL = 0.1
+#: A long frame where the track at its body's level would hold less than this share of
+#: the mix is masked: its measured gain says nothing of the track (see _masked_stretch).
+MASKED_SHARE = 0.1
 #: How much better (in onset-envelope correlation) pieces or a ramp must align than one
 #: line through them, per extra piece or ramp, to be kept.
 BREAK_GAIN = 0.02
@@ -749,6 +752,7 @@ def refine_tracks(
         aligned.append(best)
         diagnostics[i]["pitch"] = best_pitch
     gains, response_db = _refit_gains(V, aligned, windows)
+    corrected_V = V * 10 ** (-response_db / 10)[:, None]
     for info in diagnostics:
         info["mix_response_db"] = response_db
     refined = []
@@ -759,6 +763,7 @@ def refine_tracks(
             refined.append(timeline)
             continue
         gain, filled = _play_segment(gains[i])
+        masking = _long_frame_masking(corrected_V, aligned[i], gains[i])
         positions = warp(times)
         events = track_events[i] or timeline.events
         measured = derive_parameters(
@@ -770,6 +775,7 @@ def refine_tracks(
             bounds=bounds,
             profile=profiles[i],
             unmeasured=filled,
+            masking=masking,
         )
         if fades is not None:
             fades = tuple(
@@ -903,6 +909,43 @@ def _short_frame_fade(
     return short if short.residual <= SHORT_FADE_MAX_RESIDUAL * short.level else fade
 
 
+def _masked_stretch(
+    times: NDArray[np.float64],
+    zero: float,
+    full: float,
+    *,
+    level: float,
+    masking: NDArray[np.float64] | None,
+    rising: bool,
+) -> tuple[float, float] | None:
+    """The span (s) from a fade's guessed ``zero`` to its first heard frame, when longer
+    than the fade search: heard = the track at ``level`` would hold at least
+    :data:`MASKED_SHARE` of the mix. None when no ``masking`` or no such stretch."""
+    if masking is None:
+        return None
+    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
+    lo, hi = sorted((zero, full))
+    inside = np.flatnonzero((times >= lo) & (times <= hi) & heard)
+    if inside.size == 0:
+        return None
+    first = float(times[inside[0]] if rising else times[inside[-1]])
+    span = (zero, first) if rising else (first, zero)
+    return span if span[1] - span[0] > FADE_SEARCH else None
+
+
+def _long_frame_masking(
+    V: NDArray[np.float64], aligned: NDArray[np.float64] | None, gain: NDArray[np.float64]
+) -> NDArray[np.float64] | None:
+    """Per long frame, the rest of the mix's power over the track's own at unit gain
+    (``fit_fade``'s ``masking``; inf where the track is silent)."""
+    if aligned is None:
+        return None
+    own = aligned.sum(axis=0)
+    rest = np.maximum(V.sum(axis=0) - gain**2 * own, 0.0)
+    floor = max(1e-12 * float(own.max(initial=0.0)), np.finfo(float).tiny)
+    return np.where(own > floor, rest / np.maximum(own, floor), np.inf)
+
+
 def _fitted_fades(
     timeline: TrackTimeline,
     *,
@@ -910,10 +953,13 @@ def _fitted_fades(
     bounds: tuple[float, float],
     profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
     unmeasured: NDArray[np.bool_] | None = None,
+    masking: NDArray[np.float64] | None = None,
 ) -> tuple[Fade, Fade] | None:
     """The fade-in and fade-out fitted around a timeline's measured ones (None when the
     track has no body between them to give the level); frames flagged ``unmeasured``
-    (gains interpolated, not fitted) are left out of the fits."""
+    (gains interpolated, not fitted) are left out of the fits. ``masking`` (per frame,
+    the rest of the mix's power over the track's at unit gain) finds a play's end
+    read inside a masked stretch (:func:`_masked_stretch`)."""
     if not timeline.present:
         return None
     times, gain = timeline.times, timeline.gain
@@ -925,14 +971,29 @@ def _fitted_fades(
         return None
     if unmeasured is not None:
         gain = np.where(unmeasured, 0.0, gain)  # below FADE_FLOOR: not fitted
-    fade_in = fit_fade(
-        times, gain, zero=timeline.start, full=timeline.fade_in[1], level=level,
-        window=window, rising=True, bounds=bounds, profile=profile,
-    )  # fmt: skip
-    fade_out = fit_fade(
-        times, gain, zero=timeline.end, full=timeline.fade_out[0], level=level,
-        window=window, rising=False, bounds=bounds, profile=profile,
-    )  # fmt: skip
+    ends = {
+        "rising": (timeline.start, timeline.fade_in[1]),
+        "falling": (timeline.end, timeline.fade_out[0]),
+    }
+    fades = {}
+    for side, (zero, full) in ends.items():
+        rising = side == "rising"
+        options: dict[str, Any] = {}
+        masked = _masked_stretch(times, zero, full, level=level, masking=masking, rising=rising)
+        if masked is not None:
+            # The play's end lies in a stretch where the track, even at its body's
+            # level, holds under MASKED_SHARE of the mix: the gains measured there are
+            # the other tracks' leakage and say nothing of where the fade begins. The
+            # zero is searched over the whole stretch, each frame weighted by the share
+            # of the mix the track holds (the heard frames lead).
+            lo, hi = masked
+            zero, reach = 0.5 * (lo + hi), 0.5 * (hi - lo) + window
+            options = {"masking": masking, "search": max(reach, FADE_SEARCH)}
+        fades[side] = fit_fade(
+            times, gain, zero=zero, full=full, level=level, window=window, rising=rising,
+            bounds=bounds, profile=profile, **options,
+        )  # fmt: skip
+    fade_in, fade_out = fades["rising"], fades["falling"]
     if fade_in.full > fade_out.full:
         return None
     return fade_in, fade_out
