@@ -891,6 +891,10 @@ def generate_mix(
     return GeneratedMix(mix=mix, fs=fs, truth=truth, tracks=references)
 
 
+#: Largest correction (dB of power) the stretched track's tonal-balance EQ applies.
+MAX_TONAL_EQ_DB = 20.0
+
+
 def _match_tonal_balance(out: NDArray, content: NDArray, fs: int) -> NDArray[np.float64]:
     """``out`` equalized so that its long-term spectrum is that of ``content``.
 
@@ -919,6 +923,10 @@ def _match_tonal_balance(out: NDArray, content: NDArray, fs: int) -> NDArray[np.
     per_bin[covered] = (bank.T @ log_ratio)[covered] / cover[covered]
     bins = np.arange(cover.size)
     per_bin[~covered] = np.interp(bins[~covered], bins[covered], per_bin[covered])
+    # A vocoder colours by a few dB; ±20 dB bounds the EQ where a band is (nearly) empty.
+    per_bin = np.clip(
+        per_bin, -MAX_TONAL_EQ_DB * np.log(10) / 10, MAX_TONAL_EQ_DB * np.log(10) / 10
+    )
     equalized = librosa.istft(
         spectrum * np.exp(0.5 * per_bin)[:, None], hop_length=hop, n_fft=n_fft, length=out.size
     )
