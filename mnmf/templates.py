@@ -86,14 +86,15 @@ def template_features(
     frequencies = as_float_array(frequencies, name="frequencies", ndim=1)
     if frequencies.size != W.shape[0]:
         raise ValueError(
-            f"frequencies must have one entry per row of W ({W.shape[0]}), "
-            f"got {frequencies.size}"
+            f"frequencies must have one entry per row of W ({W.shape[0]}), got {frequencies.size}"
         )
     if frequencies.size < 4:
         raise ValueError(f"W must have at least 4 frequency bins, got {frequencies.size}")
     step = float(frequencies[1] - frequencies[0])
     if step <= 0 or not np.allclose(np.diff(frequencies), step, rtol=1e-6, atol=0.0):
         raise ValueError("frequencies must be evenly spaced and increasing (STFT bins)")
+    if abs(float(frequencies[0])) > 1e-6 * step:
+        raise ValueError(f"frequencies must start at 0 Hz (STFT bins), got {frequencies[0]:g}")
     low, high = (float(value) for value in f0_range)
     if not 0 < low < high:
         raise ValueError(f"f0_range must be (low, high) with 0 < low < high, got {f0_range}")

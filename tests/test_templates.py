@@ -70,6 +70,7 @@ def test_silent_columns_give_finite_descriptors():
         (np.ones(8), np.arange(8.0), {}, "W"),
         (np.ones((8, 2)), np.arange(7.0), {}, "one entry per row"),
         (np.ones((8, 2)), np.arange(8.0) ** 2, {}, "evenly spaced"),
+        (np.ones((8, 2)), np.arange(8.0) + 100.0, {}, "start at 0 Hz"),
         (np.ones((8, 2)), np.arange(8.0), {"f0_range": (100.0, 50.0)}, "f0_range"),
         (np.ones((8, 2)), np.arange(8.0), {"n_harmonics": 0}, "n_harmonics"),
         (np.ones((8, 2)), np.arange(8.0), {"tie": 1.0}, "tie"),
