@@ -752,7 +752,8 @@ def refine_tracks(
         aligned.append(best)
         diagnostics[i]["pitch"] = best_pitch
     gains, response_db = _refit_gains(V, aligned, windows)
-    corrected_V = V * 10 ** (-response_db / 10)[:, None]
+    # The mix's power per long frame, its static colouring removed (for the masking).
+    mix_energy = (V * 10 ** (-response_db / 10)[:, None]).sum(axis=0)
     for info in diagnostics:
         info["mix_response_db"] = response_db
     refined = []
@@ -763,7 +764,11 @@ def refine_tracks(
             refined.append(timeline)
             continue
         gain, filled = _play_segment(gains[i])
-        masking = _long_frame_masking(corrected_V, aligned[i], gains[i])
+        masking = (
+            None
+            if aligned[i] is None
+            else _masking(mix_energy, aligned[i].sum(axis=0), gains[i] ** 2)
+        )
         positions = warp(times)
         events = track_events[i] or timeline.events
         measured = derive_parameters(
@@ -879,9 +884,7 @@ def _short_frame_fade(
         powers[fitted, n] = _robust_powers(A, mix[:, n], w[:, n])
     me = active.index(track)
     own = energies[me]
-    own_floor = max(1e-12 * float(own.max(initial=0.0)), np.finfo(float).tiny)
-    rest = np.maximum(mix.sum(axis=0) - powers[me] * own, 0.0)
-    masking = np.where(own > own_floor, rest / np.maximum(own, own_floor), np.inf)
+    masking = _masking(mix.sum(axis=0), own, powers[me])
     keep = usable[me]
     if np.count_nonzero(keep) < 8:
         return fade
@@ -933,15 +936,13 @@ def _masked_stretch(
     return span if span[1] - span[0] > FADE_SEARCH else None
 
 
-def _long_frame_masking(
-    V: NDArray[np.float64], aligned: NDArray[np.float64] | None, gain: NDArray[np.float64]
-) -> NDArray[np.float64] | None:
-    """Per long frame, the rest of the mix's power over the track's own at unit gain
-    (``fit_fade``'s ``masking``; inf where the track is silent)."""
-    if aligned is None:
-        return None
-    own = aligned.sum(axis=0)
-    rest = np.maximum(V.sum(axis=0) - gain**2 * own, 0.0)
+def _masking(
+    mix_energy: NDArray[np.float64], own: NDArray[np.float64], power: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per frame, the rest of the mix's power over the track's own at unit gain
+    (``fit_fade``'s ``masking``): ``mix_energy`` and ``own`` summed over bands, the
+    track heard at ``power`` (g²); inf where the track is silent."""
+    rest = np.maximum(mix_energy - power * own, 0.0)
     floor = max(1e-12 * float(own.max(initial=0.0)), np.finfo(float).tiny)
     return np.where(own > floor, rest / np.maximum(own, floor), np.inf)
 
