@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from mnmf._parallel import blas_held
 from mnmf._validation import as_generator, finite_real, positive_int
 
 
@@ -143,6 +144,13 @@ def run(
     Returns
     -------
     FitResult
+
+    Notes
+    -----
+    A model with an attribute ``worker_threads`` runs its passes on that many threads
+    of its own (block-parallel); BLAS is then held at one thread in this process from
+    initialization to the result, callbacks included, and restored afterwards
+    (:func:`mnmf._parallel.blas_held`).
     """
     max_iter = positive_int(max_iter, name="max_iter", minimum=0)
     tol = finite_real(tol, name="tol", minimum=0.0)
@@ -153,6 +161,23 @@ def run(
             f"model must provide initialize, step, cost and parameters; got {type(model).__name__}"
         )
 
+    # A model that runs its passes on worker threads of its own holds BLAS at one thread
+    # for the whole fit (mnmf._parallel: BLAS threads on top of its own oversubscribe the
+    # cores, and OpenBLAS threads woken between its passes would spin against them).
+    with blas_held(getattr(model, "worker_threads", None) is not None):
+        return _run(model, max_iter, tol, check_every, generator, callbacks, progress, description)
+
+
+def _run(
+    model: IterativeModel,
+    max_iter: int,
+    tol: float,
+    check_every: int,
+    generator: np.random.Generator,
+    callbacks: Sequence[Callback],
+    progress: bool,
+    description: str,
+) -> FitResult:
     start = time.perf_counter()
     model.initialize(generator)
     costs = [_checked_cost(model, 0)]

@@ -18,17 +18,14 @@ See docs/design.md, §7.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import ThreadpoolController
 
+from mnmf._parallel import frame_blocks, map_chunks
 from mnmf._validation import check_choice, nonnegative_matrix, positive_int
 from mnmf.divergence import BetaDivergence, _divergence_sum, internal_scale
 from mnmf.engine import Callback, FitResult, run
@@ -36,31 +33,7 @@ from mnmf.features import Filterbank, Stft
 from mnmf.registry import Registry, accepted_options, build, named_options
 from mnmf.sources.base import SOURCE_MODELS, EMSourceModel, MUSourceModel, SourceModel
 
-#: Bytes of one frame block's working set: the data block and a work array of twice its
-#: size (model, ratios). Large enough that per-call overhead of the small matrix
-#: products stays small, small enough to stay in the last-level cache; 1-4 MB measured
-#: best on the 2-core development machine (benchmarks/RESULTS.md).
-BLOCK_BYTES = 3 << 20
-
 T = TypeVar("T")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@lru_cache(maxsize=4)
-def _executor(n_workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="mnmf")
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -106,7 +79,7 @@ class _SingleChannelData:
         source: SourceModel,
         *,
         n_components: int | None,
-        block_bytes: int,
+        block_bytes: int | None,
         n_threads: int | None,
     ) -> None:
         self.source = source
@@ -114,14 +87,13 @@ class _SingleChannelData:
         self._V_user = V
         n_freqs, n_frames = V.shape
         source.bind(n_freqs, n_frames, n_components=n_components)
-        frames = max(1, block_bytes // (3 * n_freqs * V.itemsize))
-        self.blocks = [
-            slice(start, min(start + frames, n_frames)) for start in range(0, n_frames, frames)
-        ]
-        threads = available_cpus() if n_threads is None else n_threads
-        threads = positive_int(threads, name="n_threads")
-        # Contiguous runs of blocks, one per worker thread.
-        self.chunks = [c for c in np.array_split(np.arange(len(self.blocks)), threads) if c.size]
+        # A block's working set is its data and a work array of twice its size (model,
+        # ratios): three F×n arrays within the cache budget. Contiguous runs of blocks,
+        # one per worker thread.
+        self.blocks, self.chunks = frame_blocks(
+            n_frames, 3 * n_freqs * V.itemsize, n_threads=n_threads, block_bytes=block_bytes
+        )
+        self.worker_threads = len(self.chunks)
 
     def initialize(self, rng: np.random.Generator) -> None:
         V = self._V_user
@@ -154,21 +126,8 @@ class _SingleChannelData:
         return model
 
     def _map_chunks(self, work: Callable[[int], T]) -> list[T]:
-        """Run ``work(chunk)`` for every chunk of blocks, in parallel when there are several.
-
-        numpy's ufuncs and BLAS release the GIL, so threads share the cores without copies.
-        BLAS is held to one thread meanwhile: its own threads on top of ours would
-        oversubscribe the cores (measured: 2x slower on 2 cores, benchmarks/RESULTS.md).
-        """
-        if len(self.chunks) == 1:
-            return [work(0)]
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            # The calling thread takes the first chunk itself rather than wait idle.
-            others = [
-                _executor(len(self.chunks) - 1).submit(work, c) for c in range(1, len(self.chunks))
-            ]
-            first = work(0)
-            return [first, *(future.result() for future in others)]
+        """``work(chunk)`` for every chunk of blocks, by parallel threads (see mnmf._parallel)."""
+        return map_chunks(work, len(self.chunks))
 
     def _block_views(self, chunk: int) -> Iterator[tuple[slice, NDArray, NDArray]]:
         """(frames, data, contiguous work array (2, F, width)) for each block of a chunk."""
@@ -199,7 +158,7 @@ class BetaNMFModel(_SingleChannelData):
         n_components: int | None,
         divergence: BetaDivergence,
         exponent: float,
-        block_bytes: int,
+        block_bytes: int | None,
         n_threads: int | None,
     ) -> None:
         super().__init__(
@@ -322,7 +281,7 @@ class ISNMFEMModel(_SingleChannelData):
     """
 
     def __init__(self, V: NDArray, source: EMSourceModel, *, n_components: int | None) -> None:
-        super().__init__(V, source, n_components=n_components, block_bytes=BLOCK_BYTES, n_threads=1)
+        super().__init__(V, source, n_components=n_components, block_bytes=None, n_threads=1)
 
     def initialize(self, rng: np.random.Generator) -> None:
         # The EM works on whole F×N arrays, one component at a time: no frame blocks.
@@ -489,14 +448,15 @@ def build_nmf_model(
     beta: float = 0.0,
     algorithm: str = "mu",
     exponent: str | None = None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int | None = None,
     n_threads: int | None = None,
 ) -> BetaNMFModel | ISNMFEMModel:
     """The engine model for one validated spectrogram ``V`` (F, N) and a source model."""
     divergence = BetaDivergence(beta)
     if exponent is not None:
         check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
-    block_bytes = positive_int(block_bytes, name="block_bytes")
+    if block_bytes is not None:
+        block_bytes = positive_int(block_bytes, name="block_bytes")
     return DATA_MODELS.get(algorithm)(
         V,
         source,
@@ -515,7 +475,7 @@ def _em_data_model(
     n_components: int | None,
     divergence: BetaDivergence,
     exponent: str | None,
-    block_bytes: int,
+    block_bytes: int | None,
     n_threads: int | None,
 ) -> ISNMFEMModel:
     """SAGE on whole arrays (one thread; ``block_bytes`` and ``n_threads`` do not apply)."""
@@ -541,7 +501,7 @@ def _mu_data_model(
     n_components: int | None,
     divergence: BetaDivergence,
     exponent: str | None,
-    block_bytes: int,
+    block_bytes: int | None,
     n_threads: int | None,
 ) -> BetaNMFModel:
     """Multiplicative updates for any β, blocks of frames shared by threads."""

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf.algorithms.nmf import BLOCK_BYTES, DATA_MODELS, BetaNMFModel
+from mnmf.algorithms.nmf import DATA_MODELS, BetaNMFModel
 from mnmf.divergence import BetaDivergence, mu_factor
 
 #: Stored entries gathered at once by the entry-wise SDDMM (two (chunk, F) gathers).
@@ -434,7 +434,7 @@ def _sparse_mu_data_model(
     n_components: int | None,
     divergence: BetaDivergence,
     exponent: str | None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int | None = None,
     n_threads: int | None,
 ) -> SparseBetaNMFModel:
     """Multiplicative updates of a :class:`BandedNMFSource` (any β)."""
