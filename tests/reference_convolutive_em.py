@@ -76,7 +76,19 @@ def _posterior(X, A, sigma, noise):
 
 
 class ReferenceConvolutiveEM(ConvolutiveEMModel):
-    """``ConvolutiveEMModel`` with the step and cost of 977cbc6 (float64)."""
+    """``ConvolutiveEMModel`` with the step and cost of 977cbc6 (float64).
+
+    Set-up (scale, noise floor, start values, normalization) is today's; the reference
+    keeps its own (F, N, I) copy of the scaled mixture, as the EM did then.
+    """
+
+    def initialize(self, rng) -> None:
+        super().initialize(rng)
+        self.X_reference = self.X.astype(np.complex128) / np.sqrt(self.scale)
+
+    def _blocks(self):
+        for start in range(0, self.n_freqs, self.block_frequencies):
+            yield slice(start, min(start + self.block_frequencies, self.n_freqs))
 
     def _sigma(self, block):
         return np.stack(
@@ -92,9 +104,9 @@ class ReferenceConvolutiveEM(ConvolutiveEMModel):
             A = self.A[block]
             sigma = self._sigma(block)
             z, inverse, _, _, parts = _posterior(
-                self.X_internal[block], A, sigma, self.noise[block]
+                self.X_reference[block], A, sigma, self.noise[block]
             )
-            X = self.X_internal[block]
+            X = self.X_reference[block]
             projected = np.einsum("fij,fnik,fkl->fnjl", A.conj(), inverse, A, optimize=True)
             s_hat = sigma.transpose(1, 2, 0) * z
             R_xs = np.einsum("fni,fnj->fij", X, s_hat.conj()) / self.n_frames
@@ -155,8 +167,8 @@ class ReferenceConvolutiveEM(ConvolutiveEMModel):
         for block in self._blocks():
             sigma = self._sigma(block)
             _, _, logdet, whitened, _ = _posterior(
-                self.X_internal[block], self.A[block], sigma, self.noise[block]
+                self.X_reference[block], self.A[block], sigma, self.noise[block]
             )
-            quadratic = np.einsum("fni,fni->", self.X_internal[block].conj(), whitened).real
+            quadratic = np.einsum("fni,fni->", self.X_reference[block].conj(), whitened).real
             total += float(quadratic + logdet.sum())
         return total + self.source.penalty()

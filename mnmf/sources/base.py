@@ -107,11 +107,12 @@ class EMSourceModel(SourceModel, Protocol):
     def update_from_posterior(self, k: int, posterior_power: NDArray) -> None:
         """SAGE M-step of component ``k`` from its posterior power u_k (F, N)."""
 
-    def em_begin(self) -> None:
-        """Start a blocked M-step (all components, frequencies block by block)."""
+    def em_block(self, frequencies: slice, posterior_power: NDArray) -> NDArray:
+        """Blocked M-step on a block of frequencies, ``posterior_power`` (K, F_b, N).
 
-    def em_block(self, frequencies: slice, posterior_power: NDArray) -> None:
-        """M-step contribution of a block of frequencies; ``posterior_power`` (K, F_b, N)."""
+        Updates that block's rows of W and returns its part of H's statistics (K, N);
+        safe to call for disjoint blocks from parallel threads.
+        """
 
-    def em_end(self) -> None:
-        """Finish the blocked M-step."""
+    def em_end(self, statistics: NDArray) -> None:
+        """Finish the blocked M-step from the sum of every block's statistics (K, N)."""

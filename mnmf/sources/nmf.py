@@ -343,28 +343,29 @@ class PosteriorUpdates:
     # frequencies at a time (never K×F×N at once): w first, per frequency, from the
     # current h, then h from the new w, accumulated over blocks.
 
-    def em_begin(self) -> None:
-        """Start an M-step: reset the accumulator of Σ_f u / w_new."""
-        self._em_sum = np.zeros_like(self.H)
+    def em_block(self, frequencies: slice, posterior_power: NDArray) -> NDArray:
+        """M-step on one block of frequencies; ``posterior_power`` is u (K, F_b, N).
 
-    def em_block(self, frequencies: slice, posterior_power: NDArray) -> None:
-        """M-step contribution of one block of frequencies; ``posterior_power`` is (K, F_b, N)."""
+        Sets the block's rows of W from the current H (w = mean_n u / h) and returns
+        the block's part of H's statistics, Σ_{f∈block} u_kfn / w_new,fk, shape (K, N),
+        for :meth:`em_end`. Blocks touch disjoint rows of W and only read H, so a
+        spatial model may run them in parallel threads.
+        """
         tiny = np.finfo(self.W.dtype).tiny
         inverse_h = np.reciprocal(np.maximum(self.H, tiny))  # (K, N)
-        sums = np.einsum("kfn,kn->fk", posterior_power, inverse_h)
+        sums = np.matmul(posterior_power, inverse_h[:, :, None])[:, :, 0].T  # (F_b, K)
         w_new = self.templates_from_posterior(sums, self.H.shape[1], columns=slice(None))
         np.maximum(w_new, tiny, out=w_new)  # no zero or denormal template entry (see below)
         block = self.W[frequencies]
         block[:, self.free] = w_new[:, self.free]
         inverse_w = np.reciprocal(np.maximum(block, tiny))  # (F_b, K)
-        self._em_sum += np.einsum("kfn,fk->kn", posterior_power, inverse_w)
+        return np.matmul(inverse_w.T[:, None, :], posterior_power)[:, 0, :]
 
-    def em_end(self) -> None:
-        """Finish the M-step: H from Σ_f u / w_new (u = 0 where h = 0: zeros stay)."""
+    def em_end(self, statistics: NDArray) -> None:
+        """Finish the M-step: H from S = Σ_f u / w_new, (K, N) (u = 0 where h = 0: zeros stay)."""
         self.H = self.activations_from_posterior(
-            self._em_sum, self.W.shape[0], rows=slice(None)
+            statistics, self.W.shape[0], rows=slice(None)
         ).astype(self.H.dtype)
-        del self._em_sum
 
 
 @SOURCE_MODELS.register("isnmf")

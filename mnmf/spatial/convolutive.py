@@ -12,12 +12,14 @@ E-step, M-step, normalization and images: docs/design.md, §5.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mnmf._parallel import map_chunks, split_chunks, worker_count
 from mnmf._validation import check_choice, finite_real, frozen_copy, positive_int
 from mnmf.divergence import FLOOR_RELATIVE, ITAKURA_SAITO, internal_scale
 from mnmf.grouping import SourceGrouping
@@ -68,7 +70,16 @@ class ConvolutiveEMModel(SpatialModelBase):
         ``noise="anneal"`` only: the final fraction (> 0) and the iterations to reach it
         (defaults 1e-4 and 100).
     block_frequencies : int
-        Frequencies per block.
+        Frequencies per block (the E-step's working set is about 30 arrays of
+        block_frequencies × N).
+    n_threads : int, optional
+        Threads that share the blocks of frequencies (default: every CPU this process
+        may use). Results do not depend on it beyond floating-point summation order.
+
+    Notes
+    -----
+    complex64 data are fitted in float32 (E-step, W and H; the likelihood drift against
+    float64 is in benchmarks/RESULTS.md), complex128 data in float64.
     """
 
     algorithm = "em"
@@ -82,6 +93,7 @@ class ConvolutiveEMModel(SpatialModelBase):
         noise_end: float | None = None,
         anneal_iter: int | None = None,
         block_frequencies: int = 64,
+        n_threads: int | None = None,
     ) -> None:
         check_choice(noise, name="noise", choices=NOISE_MODES)
         if noise != "anneal" and (noise_end is not None or anneal_iter is not None):
@@ -95,6 +107,7 @@ class ConvolutiveEMModel(SpatialModelBase):
             100 if anneal_iter is None else anneal_iter, name="anneal_iter"
         )
         self.block_frequencies = positive_int(block_frequencies, name="block_frequencies")
+        self.n_threads = None if n_threads is None else positive_int(n_threads, name="n_threads")
         self.given_A = None
         if A is not None:
             given = np.asarray(A)
@@ -119,6 +132,15 @@ class ConvolutiveEMModel(SpatialModelBase):
             raise ValueError(f"A must have shape (F, I, J) = {expected}, got {self.given_A.shape}")
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
         source.check_compatible(divergence=ITAKURA_SAITO, algorithm="em", exponent=None)
+        self.blocks = [
+            slice(start, min(start + self.block_frequencies, self.n_freqs))
+            for start in range(0, self.n_freqs, self.block_frequencies)
+        ]
+        # Contiguous runs of blocks, one per worker thread (mnmf._parallel).
+        self.chunks = split_chunks(
+            len(self.blocks), worker_count(self.n_threads, n_blocks=len(self.blocks))
+        )
+        self.worker_threads = len(self.chunks)
 
     def start_from_images(self, images: NDArray) -> None:
         """A from each image's principal spatial direction (unit-norm, per frequency)."""
@@ -126,13 +148,24 @@ class ConvolutiveEMModel(SpatialModelBase):
 
     # ------------------------------------------------------------------ engine API
     def initialize(self, rng: np.random.Generator) -> None:
-        mean = float(np.mean(np.abs(self.X) ** 2))
+        # complex64 data are fitted in float32 (E-step, W and H), complex128 in float64;
+        # A, the noise and the M-step's statistics R_xx, R_xs, R_ss stay in (complex)
+        # float64: they are (F, I, J)-sized.
+        single = self.X.dtype == np.complex64
+        self.dtype = np.dtype(np.float32 if single else np.float64)
+        self.complex_dtype = np.dtype(np.complex64 if single else np.complex128)
+        channel_power = np.mean(np.abs(self.X) ** 2, axis=1, dtype=np.float64)  # (F, I)
+        mean = float(np.mean(channel_power))
         self.scale, _ = internal_scale(mean)
-        self.X_internal = self.X.astype(np.complex128) / np.sqrt(self.scale)
+        # The mixture frequency-major, (F, I, N): a block of frequencies is one
+        # contiguous slab and each microphone's (F_b, N) rows are contiguous in it.
+        self.X_internal = np.ascontiguousarray(self.X.transpose(0, 2, 1)).astype(
+            self.complex_dtype, copy=False
+        ) * self.dtype.type(1 / np.sqrt(self.scale))
         self.mean_power = mean / self.scale if mean > 0 else 1.0
         # The noise never falls below NOISE_FLOOR_RELATIVE × each microphone's mean power
         # at that frequency: it bounds how ill-conditioned Σ_x can get (see the constant).
-        channel_power = np.mean(np.abs(self.X_internal) ** 2, axis=1)  # (F, I)
+        channel_power = channel_power / self.scale
         self.noise_floor = np.maximum(
             NOISE_FLOOR_RELATIVE * channel_power, FLOOR_RELATIVE * self.mean_power
         )
@@ -146,13 +179,11 @@ class ConvolutiveEMModel(SpatialModelBase):
         self.A = A
         self.iteration = 0
         self.noise = self._annealed_noise()  # (F, I): the schedule's start
-        self.source.initialize(
-            rng, mean_power=self.mean_power, scale=self.scale, dtype=np.dtype(np.float64)
-        )
+        self.source.initialize(rng, mean_power=self.mean_power, scale=self.scale, dtype=self.dtype)
         self.normalize()
         # R_xx,f = mean_n x xᴴ: constant.
-        X = self.X_internal
-        self.R_xx = np.einsum("fni,fnk->fik", X, X.conj()) / self.n_frames
+        X = self.X_internal.astype(np.complex128, copy=False)
+        self.R_xx = np.matmul(X, X.conj().transpose(0, 2, 1)) / self.n_frames
 
     def _annealed_noise(self) -> float:
         """The annealing schedule at the current iteration (geometric, start to end)."""
@@ -160,83 +191,111 @@ class ConvolutiveEMModel(SpatialModelBase):
         ratio = self.noise_start * (self.noise_end / self.noise_start) ** progress
         return np.maximum(ratio * self.mean_power, self.noise_floor)
 
-    def _blocks(self):  # -> Iterator[slice]
-        for start in range(0, self.n_freqs, self.block_frequencies):
-            yield slice(start, min(start + self.block_frequencies, self.n_freqs))
-
     def _posterior(self, block: slice) -> tuple[NDArray, Posterior]:
         """The source powers σ (J, F_b, N) on a block and the E-step terms there."""
         sigma = self.grouping.source_powers(self.source.W[block], self.source.H)
-        return sigma, _em_posterior(self.X_internal[block], self.A[block], sigma, self.noise[block])
+        return sigma, _em_posterior(self.X_internal[block], self._mixing.block(block), sigma)
+
+    def _refresh_mixing(self) -> None:
+        """Recompute the per-frequency E-step factors of the current A and noise."""
+        self._mixing = MixingFactors.of(self.A, self.noise, dtype=self.dtype)
 
     def step(self) -> None:
-        source = self.source
-        members = np.arange(self.n_sources)
-        source.em_begin()
-        for block in self._blocks():
-            A = self.A[block]
-            sigma, post = self._posterior(block)
-            X = self.X_internal[block]
-            # Posterior variances without cancellation: with det Σ_x = R_j + σ_j P_j
-            # (determinant_parts), σ_j − σ_j² a_jᴴΣ_x⁻¹a_j = σ_j R_j / det, and for a
-            # component k of source j, σ_k − σ_k² a_jᴴΣ_x⁻¹a_j = σ_k (R_j + (σ_j − σ_k) P_j)
-            # / det — sums of non-negative terms, where the differences lose every digit
-            # once a source is ~10⁹ times the noise.
-            parts = post.determinant
-            # Sufficient statistics of the mixing model.
-            projected = np.einsum(  # Aᴴ Σ_x⁻¹ A, (F, N, J, J)
-                "fij,fnik,fkl->fnjl", A.conj(), post.inverse, A, optimize=True
-            )
-            s_hat = sigma.transpose(1, 2, 0) * post.z  # (F, N, J)
-            R_xs = np.einsum("fni,fnj->fij", X, s_hat.conj()) / self.n_frames
-            sig = sigma.transpose(1, 2, 0)
-            R_ss = (
-                np.einsum("fnj,fnl->fjl", s_hat, s_hat.conj())
-                - np.einsum("fnj,fnjl,fnl->fjl", sig, projected, sig)
-            ) / self.n_frames
-            # Its diagonal again, without cancellation: mean |ŝ_j|² + σ_j R_j / det.
-            R_ss[:, members, members] = (
-                np.mean(np.abs(s_hat) ** 2, axis=1)
-                + np.mean(sigma * parts.without / parts.total, axis=2).T
-            )
-            # Posterior component powers for the source model (one block at a time):
-            # u_k = σ_k (R_j + (σ_j − σ_k) P_j) / det + σ_k² |z_j|².
-            component = source.W[block].T[:, :, None] * source.H[:, None, :]  # σ_k (K,F_b,N)
-            posterior = np.empty_like(component)
-            inverse_total = 1.0 / parts.total
-            excess = np.abs(post.z.transpose(2, 0, 1)) ** 2  # |z_j|², (J, F_b, N)
-            for j, members_j in enumerate(self.grouping.members):
-                own = component[members_j]
-                share = sigma[j] - own
-                share *= parts.partial[j]
-                share += parts.without[j]
-                share *= inverse_total
-                share += own * excess[j]
-                share *= own
-                posterior[members_j] = share
-            source.em_block(block, posterior)
-            # M-step for the mixing filters and the noise.
-            # Pseudo-inverse: the exact maximizer when R_ss is invertible, the minimum-norm
-            # one when a source has died out (its row and column of R_ss vanish). Where
-            # every source has vanished at a frequency nothing informs A: it is kept.
-            informed = np.trace(R_ss, axis1=1, axis2=2).real > self.noise_floor[block].min(axis=1)
-            A_new = self.A[block].copy()
-            A_new[informed] = R_xs[informed] @ np.linalg.pinv(R_ss[informed], hermitian=True)
-            self.A[block] = A_new
-            if self.noise_mode == "estimate":
-                residual = (
-                    self.R_xx[block]
-                    - A_new @ R_xs.conj().transpose(0, 2, 1)
-                    - R_xs @ A_new.conj().transpose(0, 2, 1)
-                    + A_new @ R_ss @ A_new.conj().transpose(0, 2, 1)
-                )
-                diagonal = residual[:, np.arange(self.n_mics), np.arange(self.n_mics)].real
-                self.noise[block] = np.maximum(diagonal, self.noise_floor[block])
-        source.em_end()
+        # Blocks of frequencies are independent given the current parameters: each
+        # writes its own rows of A, the noise and W and returns its part of H's
+        # statistics; the parts are summed in block order (mnmf._parallel).
+        # R_xs (F, I, J) and R_ss (F, J, J): every block fills its rows.
+        self._R_xs = np.empty((self.n_freqs, self.n_mics, self.n_sources), np.complex128)
+        self._R_ss = np.empty((self.n_freqs, self.n_sources, self.n_sources), np.complex128)
+        self._refresh_mixing()
+        parts = map_chunks(self._chunk_step, len(self.chunks))
+        self.source.em_end(functools.reduce(np.add, parts))
+        self._mixing_m_step(self._R_xs, self._R_ss)
+        del self._R_xs, self._R_ss
         self.iteration += 1
         if self.noise_mode == "anneal":
             self.noise[:] = self._annealed_noise()
         self.normalize()
+
+    def _chunk_step(self, chunk: int) -> NDArray:
+        """EM on every block of a chunk; the sum of their H statistics (K, N)."""
+        total = None
+        for index in self.chunks[chunk]:
+            statistics = self._block_step(self.blocks[index])
+            total = statistics if total is None else np.add(total, statistics, out=total)
+        return total
+
+    def _block_step(self, block: slice) -> NDArray:
+        """E-step and M-step on one block of frequencies; returns its H statistics."""
+        source = self.source
+        sigma, post = self._posterior(block)
+        X = self.X_internal[block]
+        n_frames = self.n_frames
+        # Posterior variances without cancellation: with det Σ_x = R_j + σ_j P_j
+        # (determinant_parts), σ_j − σ_j² a_jᴴΣ_x⁻¹a_j = σ_j R_j / det, and for a
+        # component k of source j, σ_k − σ_k² a_jᴴΣ_x⁻¹a_j = σ_k (R_j + (σ_j − σ_k) P_j)
+        # / det — sums of non-negative terms, where the differences lose every digit
+        # once a source is ~10⁹ times the noise.
+        parts = post.determinant
+        inverse_total = np.reciprocal(parts.total)
+        # Sufficient statistics of the mixing model: R_xs = mean x ŝᴴ and
+        # R_ss = mean ŝ ŝᴴ + Σ_s − Σ_s Aᴴ Σ_x⁻¹ A Σ_s (posterior covariance).
+        s_hat = post.z * sigma.transpose(1, 0, 2)  # (F_b, J, N)
+        s_hat_h = s_hat.conj().transpose(0, 2, 1)  # (F_b, N, J)
+        R_xs = (np.matmul(X, s_hat_h) / n_frames).astype(np.complex128, copy=False)
+        R_ss = (np.matmul(s_hat, s_hat_h) / n_frames).astype(np.complex128, copy=False)
+        A = self.A[block]  # read only: the mixing M-step follows every block's E-step
+        for j, l in itertools.combinations(range(self.n_sources), 2):
+            # mean_n σ_j σ_l a_jᴴ Σ_x⁻¹ a_l = Σ_ik conj(a_ij) a_kl mean_n(σ_j σ_l Σ_x⁻¹_ik)
+            weights = (sigma[j] * sigma[l])[:, :, None]  # (F_b, N, 1)
+            weighted = np.matmul(post.inverse.reshape(len(X), -1, n_frames), weights)
+            weighted = weighted.reshape(len(X), self.n_mics, self.n_mics) / n_frames
+            term = np.einsum("fi,fik,fk->f", A[:, :, j].conj(), weighted, A[:, :, l])
+            R_ss[:, j, l] -= term
+            R_ss[:, l, j] -= term.conj()
+        # Its diagonal without cancellation: mean |ŝ_j|² + σ_j R_j / det.
+        diagonal = np.arange(self.n_sources)
+        R_ss[:, diagonal, diagonal] = (
+            R_ss[:, diagonal, diagonal].real
+            + np.mean(sigma * parts.without * inverse_total, axis=2, dtype=np.float64).T
+        )
+        # Posterior component powers for the source model (one block at a time):
+        # u_k = σ_k (R_j + (σ_j − σ_k) P_j) / det + σ_k² |z_j|².
+        # Source by source, its components stacked (K_j, F_b, N): few, large operations
+        # (each numpy call hands the GIL over; many small ones stall the other threads).
+        posterior = np.empty((self.grouping.n_components, *sigma.shape[1:]), sigma.dtype)
+        W_block = source.W[block]
+        for j, members_j in enumerate(self.grouping.members):
+            own = np.multiply(W_block.T[members_j, :, None], source.H[members_j, None, :])
+            excess = np.abs(post.z[:, j])
+            excess *= excess  # |z_j|², (F_b, N)
+            share = np.subtract(sigma[j], own)
+            share *= parts.partial[j] * inverse_total  # P_j / det
+            share += parts.without[j] * inverse_total  # R_j / det
+            share += own * excess
+            share *= own
+            posterior[members_j] = share
+        self._R_xs[block], self._R_ss[block] = R_xs, R_ss
+        return source.em_block(block, posterior)
+
+    def _mixing_m_step(self, R_xs: NDArray, R_ss: NDArray) -> None:
+        """A_f = R_xs R_ss⁻¹ and σ_b,f = diag(R_xx − A R_xsᴴ − R_xs Aᴴ + A R_ss Aᴴ), every f."""
+        # Pseudo-inverse: the exact maximizer when R_ss is invertible, the minimum-norm
+        # one when a source has died out (its row and column of R_ss vanish). Where
+        # every source has vanished at a frequency nothing informs A: it is kept.
+        informed = np.trace(R_ss, axis1=1, axis2=2).real > self.noise_floor.min(axis=1)
+        A_new = self.A.copy()
+        A_new[informed] = R_xs[informed] @ np.linalg.pinv(R_ss[informed], hermitian=True)
+        self.A = A_new
+        if self.noise_mode == "estimate":
+            residual = (
+                self.R_xx
+                - A_new @ R_xs.conj().transpose(0, 2, 1)
+                - R_xs @ A_new.conj().transpose(0, 2, 1)
+                + A_new @ R_ss @ A_new.conj().transpose(0, 2, 1)
+            )
+            diagonal = residual[:, np.arange(self.n_mics), np.arange(self.n_mics)].real
+            self.noise = np.maximum(diagonal, self.noise_floor)
 
     def normalize(self) -> None:
         """Unit-norm columns of A with their energy moved into W_j's rows, then W's columns."""
@@ -249,12 +308,21 @@ class ConvolutiveEMModel(SpatialModelBase):
 
     def cost(self) -> float:
         """Negative log-likelihood Σ_fn xᴴ Σ_x⁻¹ x + log det Σ_x (internal units)."""
-        total = 0.0
-        for block in self._blocks():
-            _, post = self._posterior(block)
-            quadratic = np.einsum("fni,fni->", self.X_internal[block].conj(), post.whitened).real
-            total += float(quadratic + post.logdet.sum())
-        return total + self.source.penalty()
+
+        self._refresh_mixing()
+
+        def chunk_cost(chunk: int) -> float:
+            total = 0.0
+            for index in self.chunks[chunk]:
+                block = self.blocks[index]
+                _, post = self._posterior(block)
+                quadratic = np.vdot(self.X_internal[block], post.whitened).real
+                total += float(quadratic) + float(
+                    np.sum(np.log(post.determinant.total), dtype=np.float64)
+                )
+            return total
+
+        return sum(map_chunks(chunk_cost, len(self.chunks))) + self.source.penalty()
 
     def parameters(self) -> dict[str, NDArray]:
         return self.source.parameters(scale=self.scale) | {
@@ -286,9 +354,11 @@ def em_images(
 ) -> NDArray[np.complexfloating]:
     """Multichannel Wiener images ŝ_ij = a_ij σ_j a_jᴴ Σ_x⁻¹ x, shape (J, F, N, I)."""
     sigma = grouping.source_powers(W, H)
-    z = _em_posterior(X, A, sigma, noise).z
-    s_hat = sigma * z.transpose(2, 0, 1)  # (J, F, N)
-    return np.einsum("fij,jfn->jfni", A, s_hat)
+    frequency_major = np.ascontiguousarray(np.asarray(X).transpose(0, 2, 1))  # (F, I, N)
+    mixing = MixingFactors.of(A, noise, dtype=sigma.dtype)
+    z = _em_posterior(frequency_major, mixing, sigma).z  # (F, J, N)
+    s_hat = sigma.transpose(1, 0, 2) * z
+    return np.einsum("fij,fjn->jfni", A, s_hat)
 
 
 @dataclass(frozen=True)
@@ -326,29 +396,66 @@ def determinant_parts(A: NDArray, sigma: NDArray, noise: NDArray) -> Determinant
     noise (the NaN of the rt60 sweep's anechoic room), and where a posterior variance
     σ_j − σ_j² a_jᴴ Σ_x⁻¹ a_j cancels long before.
     """
+    return _determinant_from_terms(_determinant_terms(A, noise, dtype=sigma.dtype), sigma)
+
+
+def _determinant_terms(
+    A: NDArray, noise: NDArray, *, dtype: np.dtype
+) -> list[tuple[tuple[int, ...], NDArray]]:
+    """The Cauchy–Binet coefficients (L, c_L (F, 1)) of det Σ_x, for every L (see above)."""
     n_freqs, n_mics, n_sources = A.shape
-    shape = sigma.shape[1:]
-    total = np.zeros(shape)
-    without = np.zeros((n_sources, *shape))
-    partial = np.zeros((n_sources, *shape))
+    terms = []
     for size in range(min(n_mics, n_sources) + 1):
         for sources in itertools.combinations(range(n_sources), size):
             coefficient = np.zeros(n_freqs)
             for mics in itertools.combinations(range(n_mics), size):
                 others = [i for i in range(n_mics) if i not in mics]
-                minor = np.abs(np.linalg.det(A[:, mics][:, :, sources])) ** 2 if size else 1.0
+                minor = _minor_power(A, mics, sources)
                 coefficient += np.prod(noise[:, others], axis=1) * minor
-            coefficient = coefficient[:, None]  # (F, 1)
-            for j in sources:  # the term's derivative in σ_j
-                others = [l for l in sources if l != j]
-                partial[j] += (
-                    coefficient * np.prod(sigma[others], axis=0) if others else coefficient
-                )
-            term = coefficient * np.prod(sigma[list(sources)], axis=0) if size else coefficient
-            total += term
-            for j in set(range(n_sources)) - set(sources):
-                without[j] += term
+            terms.append((sources, coefficient[:, None].astype(dtype)))
+    return terms
+
+
+def _determinant_from_terms(
+    terms: list[tuple[tuple[int, ...], NDArray]], sigma: NDArray
+) -> DeterminantParts:
+    """det Σ_x, R_j and P_j on sigma (J, F, N) from :func:`_determinant_terms`' coefficients."""
+    n_sources, shape = sigma.shape[0], sigma.shape[1:]
+    total = np.zeros(shape, sigma.dtype)
+    without = np.zeros((n_sources, *shape), sigma.dtype)
+    partial = np.zeros((n_sources, *shape), sigma.dtype)
+    for sources, coefficient in terms:
+        for j in sources:  # the term's derivative in σ_j
+            partial[j] += _scaled_product(coefficient, sigma, [l for l in sources if l != j])
+        term = _scaled_product(coefficient, sigma, sources)
+        total += term
+        for j in set(range(n_sources)) - set(sources):
+            without[j] += term
     return DeterminantParts(total=total, without=without, partial=partial)
+
+
+def _minor_power(A: NDArray, rows: tuple[int, ...], columns: tuple[int, ...]) -> NDArray | float:
+    """|det A_f[rows, columns]|² for every frequency, (F,) (1 for the empty minor)."""
+    if not rows:
+        return 1.0
+    if len(rows) == 1:
+        value = A[:, rows[0], columns[0]]
+        return value.real**2 + value.imag**2
+    if len(rows) == 2:
+        (i, k), (j, l) = rows, columns
+        value = A[:, i, j] * A[:, k, l] - A[:, i, l] * A[:, k, j]
+        return value.real**2 + value.imag**2
+    return np.abs(np.linalg.det(A[:, list(rows)][:, :, list(columns)])) ** 2
+
+
+def _scaled_product(coefficient: NDArray, sigma: NDArray, indices) -> NDArray:
+    """coefficient (F, 1) × Π_{l ∈ indices} σ_l (F, N); the coefficient alone if none."""
+    if not len(indices):
+        return coefficient
+    product = coefficient * sigma[indices[0]]
+    for l in indices[1:]:
+        product *= sigma[l]
+    return product
 
 
 def _covariance_determinant(A: NDArray, sigma: NDArray, noise: NDArray) -> NDArray:
@@ -356,48 +463,126 @@ def _covariance_determinant(A: NDArray, sigma: NDArray, noise: NDArray) -> NDArr
     return determinant_parts(A, sigma, noise).total
 
 
-def _inverse_and_logdet(M: NDArray, determinant: NDArray) -> tuple[NDArray, NDArray]:
-    """Inverse and log-determinant of Σ_x = M = A diag(σ) Aᴴ + diag(noise), (F, N, I, I).
+@dataclass(frozen=True)
+class MixingFactors:
+    """What the E-step needs from A and the noise, per frequency: computed once per
+    iteration for every frequency, sliced per block (:meth:`block`).
 
-    ``determinant`` comes from the factors (:func:`determinant_parts`), never from M's
-    entries. The inverse: closed forms for I = 1 and 2 (the adjugate over
-    that determinant; numpy's batched LAPACK calls cost microseconds per 2×2 matrix),
-    numpy's LU otherwise.
+    Attributes
+    ----------
+    A, conjugate : complex arrays (F, I, J)
+        The filters and their conjugates, in the working precision.
+    weights : dict of (i, k) to array (F, J)
+        a_ij conj(a_kj) for i ≤ k (real for i = k): Σ_x,ik = Σ_j weights_j σ_j (+ noise_i).
+    noise : array (F, I)
+    terms : list of (tuple, array (F, 1))
+        The Cauchy–Binet coefficients of det Σ_x (:func:`determinant_parts`).
     """
-    size = M.shape[-1]
-    if size == 1:
-        return 1.0 / M, np.log(determinant)
-    if size == 2:
-        a, b, c, d = M[..., 0, 0], M[..., 0, 1], M[..., 1, 0], M[..., 1, 1]
-        inverse = np.empty_like(M)
-        inverse[..., 0, 0], inverse[..., 0, 1] = d, -b
-        inverse[..., 1, 0], inverse[..., 1, 1] = -c, a
-        inverse /= determinant[..., None, None]
-        return inverse, np.log(determinant)
-    return np.linalg.inv(M), np.log(determinant)
+
+    A: NDArray
+    conjugate: NDArray
+    weights: dict[tuple[int, int], NDArray]
+    noise: NDArray
+    terms: list[tuple[tuple[int, ...], NDArray]]
+
+    @classmethod
+    def of(cls, A: NDArray, noise: NDArray, *, dtype: np.dtype) -> MixingFactors:
+        """The factors of A (F, I, J) and noise (F, I), in real precision ``dtype``."""
+        complex_dtype = np.result_type(dtype, np.complex64)
+        A = A.astype(complex_dtype, copy=False)
+        n_mics = A.shape[1]
+        weights = {}
+        for i in range(n_mics):
+            for k in range(i, n_mics):
+                product = A[:, i, :] * A[:, k, :].conj()
+                weights[i, k] = np.ascontiguousarray(product.real if i == k else product)
+        return cls(
+            A=A,
+            conjugate=A.conj(),
+            weights=weights,
+            noise=noise.astype(dtype, copy=False),
+            terms=_determinant_terms(A, noise, dtype=np.dtype(dtype)),
+        )
+
+    def block(self, frequencies: slice) -> MixingFactors:
+        """The factors of a block of frequencies (views)."""
+        return MixingFactors(
+            A=self.A[frequencies],
+            conjugate=self.conjugate[frequencies],
+            weights={key: value[frequencies] for key, value in self.weights.items()},
+            noise=self.noise[frequencies],
+            terms=[(sources, c[frequencies]) for sources, c in self.terms],
+        )
+
+
+def _inverse_covariance(mixing: MixingFactors, sigma: NDArray, determinant: NDArray) -> NDArray:
+    """Σ_x⁻¹ for Σ_x = A diag(σ) Aᴴ + diag(noise), shape (F, I, I, N); sigma (J, F, N).
+
+    ``determinant`` comes from the factors (:func:`determinant_parts`), never from Σ_x's
+    entries. Entry by entry on (F, N) arrays — the adjugate over that determinant for
+    I ≤ 2 —, numpy's batched LU for I ≥ 3.
+    """
+    n_freqs, n_mics, n_sources = mixing.A.shape
+    n_frames = sigma.shape[2]
+
+    def entry(i: int, k: int) -> NDArray:  # Σ_x,ik (F, N)
+        weights = mixing.weights[i, k]
+        value = weights[:, 0, None] * sigma[0]
+        for j in range(1, n_sources):
+            value += weights[:, j, None] * sigma[j]
+        if i == k:
+            value += mixing.noise[:, i, None]
+        return value
+
+    inverse = np.empty((n_freqs, n_mics, n_mics, n_frames), mixing.A.dtype)
+    inverse_determinant = np.reciprocal(determinant)
+    if n_mics == 1:
+        inverse[:, 0, 0] = inverse_determinant
+    elif n_mics == 2:
+        np.multiply(entry(1, 1), inverse_determinant, out=inverse[:, 0, 0])
+        np.multiply(entry(0, 0), inverse_determinant, out=inverse[:, 1, 1])
+        off_diagonal = inverse[:, 0, 1]
+        np.multiply(entry(0, 1), -inverse_determinant, out=off_diagonal)
+        np.conjugate(off_diagonal, out=inverse[:, 1, 0])
+    else:
+        covariance = np.empty((n_freqs, n_frames, n_mics, n_mics), mixing.A.dtype)
+        for i in range(n_mics):
+            for k in range(i, n_mics):
+                covariance[:, :, i, k] = entry(i, k)
+                covariance[:, :, k, i] = covariance[:, :, i, k].conj()
+        inverse[...] = np.linalg.inv(covariance).transpose(0, 2, 3, 1)
+    return inverse
 
 
 @dataclass(frozen=True)
 class Posterior:
     """E-step terms on a block of frequencies (see :func:`_em_posterior`)."""
 
-    z: NDArray  # Aᴴ Σ_x⁻¹ x, (F, N, J)
-    inverse: NDArray  # Σ_x⁻¹, (F, N, I, I)
-    logdet: NDArray  # log det Σ_x, (F, N)
-    whitened: NDArray  # Σ_x⁻¹ x, (F, N, I)
+    z: NDArray  # Aᴴ Σ_x⁻¹ x, (F, J, N)
+    inverse: NDArray  # Σ_x⁻¹, (F, I, I, N)
+    whitened: NDArray  # Σ_x⁻¹ x, (F, I, N)
     determinant: DeterminantParts
 
 
-def _em_posterior(X: NDArray, A: NDArray, sigma: NDArray, noise: NDArray) -> Posterior:
-    """E-step terms for X (F, N, I), A (F, I, J), sigma (J, F, N), noise (F, I).
+def _em_posterior(X: NDArray, mixing: MixingFactors, sigma: NDArray) -> Posterior:
+    """E-step terms for X (F, I, N) frequency-major and sigma (J, F, N).
 
-    Σ_x = A diag(σ) Aᴴ + diag(noise).
+    Σ_x = A diag(σ) Aᴴ + diag(noise); every product is taken entry by entry on (F, N)
+    arrays (I and J are small), so no (F, N, I, I) tensor is formed for I ≤ 2.
     """
-    n_mics = X.shape[2]
-    covariance = np.einsum("fij,jfn,fkj->fnik", A, sigma, A.conj(), optimize=True)
-    covariance[..., np.arange(n_mics), np.arange(n_mics)] += noise[:, None, :]
-    parts = determinant_parts(A, sigma, noise)
-    inverse, logdet = _inverse_and_logdet(covariance, parts.total)
-    whitened = np.einsum("fnik,fnk->fni", inverse, X)
-    z = np.einsum("fij,fni->fnj", A.conj(), whitened)
-    return Posterior(z=z, inverse=inverse, logdet=logdet, whitened=whitened, determinant=parts)
+    n_mics, n_sources = mixing.A.shape[1:]
+    parts = _determinant_from_terms(mixing.terms, sigma)
+    inverse = _inverse_covariance(mixing, sigma, parts.total)
+    whitened = np.empty(X.shape, inverse.dtype)
+    for i in range(n_mics):
+        row = whitened[:, i]
+        np.multiply(inverse[:, i, 0], X[:, 0], out=row)
+        for k in range(1, n_mics):
+            row += inverse[:, i, k] * X[:, k]
+    z = np.empty((X.shape[0], n_sources, X.shape[2]), inverse.dtype)
+    for j in range(n_sources):
+        row = z[:, j]
+        np.multiply(mixing.conjugate[:, 0, j, None], whitened[:, 0], out=row)
+        for i in range(1, n_mics):
+            row += mixing.conjugate[:, i, j, None] * whitened[:, i]
+    return Posterior(z=z, inverse=inverse, whitened=whitened, determinant=parts)
