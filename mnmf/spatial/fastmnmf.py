@@ -73,6 +73,9 @@ class FastMNMFModel(GainsModel):
         Initial gains on the diagonalized channels (columns are normalized to unit sum);
         by default each source owns one channel (j mod I) at gain 1 and has 0.05 on the
         others, as pyroomacoustics' FastMNMF2 starts.
+    n_threads : int, optional
+        Threads that share the blocks of frames of the gains step (see
+        :class:`~mnmf.spatial.GainsModel`).
 
     Notes
     -----
@@ -89,13 +92,16 @@ class FastMNMFModel(GainsModel):
         variant: str = "fastmnmf2",
         D: ArrayLike | None = None,
         G: ArrayLike | None = None,
+        n_threads: int | None = None,
     ) -> None:
         check_choice(variant, name="variant", choices=tuple(VARIANTS))
         if variant == "ilrma" and G is not None:
             raise ValueError(
                 "G is fixed to the identity in variant='ilrma'; drop G or pick a FastMNMF variant"
             )
-        super().__init__(mixing=VARIANTS[variant], Q=G, fix_Q=variant == "ilrma")
+        super().__init__(
+            mixing=VARIANTS[variant], Q=G, fix_Q=variant == "ilrma", n_threads=n_threads
+        )
         self.variant = variant
         self.given_D = None
         if D is not None:

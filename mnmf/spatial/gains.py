@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._validation import check_choice, frozen_copy, nonnegative_matrix
+from mnmf._parallel import frame_blocks, map_chunks
+from mnmf._validation import check_choice, frozen_copy, nonnegative_matrix, positive_int
 from mnmf.divergence import (
     ITAKURA_SAITO,
     internal_scale,
@@ -59,6 +60,9 @@ class GainsModel(SpatialModelBase):
         Initial gains; by default uniform in [0.5, 1.5) from ``rng``, normalized.
     fix_Q : bool
         Keep Q fixed (e.g. known panning).
+    n_threads : int, optional
+        Threads that share the blocks of frames (default: every CPU this process may
+        use). Results do not depend on it beyond floating-point summation order.
 
     Notes
     -----
@@ -78,6 +82,7 @@ class GainsModel(SpatialModelBase):
         exponent: str = "mm",
         Q: ArrayLike | None = None,
         fix_Q: bool = False,
+        n_threads: int | None = None,
     ) -> None:
         check_choice(mixing, name="mixing", choices=MIXINGS)
         check_choice(exponent, name="exponent", choices=("mm", "heuristic"))
@@ -88,6 +93,7 @@ class GainsModel(SpatialModelBase):
             None if Q is None else frozen_copy(nonnegative_matrix(Q, name="Q", ndim=(2, 3)))
         )
         self.fix_Q = bool(fix_Q)
+        self.n_threads = None if n_threads is None else positive_int(n_threads, name="n_threads")
         self._Q_start: NDArray | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -116,6 +122,13 @@ class GainsModel(SpatialModelBase):
             raise ValueError("fix_Q=True needs Q (given, or from a start that gives one)")
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
         source.check_compatible(divergence=ITAKURA_SAITO, algorithm="mu", exponent=self.exponent)
+        # Blocks of frames whose model and ratios (two F×n arrays) stay in cache, shared
+        # by the worker threads as in the single-channel MU kernel (mnmf._parallel).
+        itemsize = 4 if X.dtype == np.complex64 else 8
+        self.blocks, self.chunks = frame_blocks(
+            self.n_frames, 3 * self.n_freqs * itemsize, n_threads=self.n_threads
+        )
+        self.worker_threads = len(self.chunks)
 
     def start_from_images(self, images: NDArray) -> None:
         """Q from each image's principal spatial direction: q_ij,f = |a_ij,f|² (unit-norm a).
@@ -164,18 +177,30 @@ class GainsModel(SpatialModelBase):
 
     def step(self) -> None:
         source = self.source
-        # H: statistics through the effective dictionaries W̃_i.
-        numerator = np.zeros_like(source.H)
-        denominator = np.zeros_like(source.H)
-        for i, (ratio_num, ratio_den) in self._channel_ratios():
-            effective = self._effective_dictionary(i)
-            numerator += effective.T @ ratio_num
-            denominator += effective.T @ ratio_den
-        source.update_H_mu(numerator, denominator, self.exponent)
+        # H: statistics through the effective dictionaries W̃_i, frame-major (n, K) per
+        # block (the faster GEMM shape for these skinny products).
+        effective = [self._effective_dictionary(i) for i in range(self.n_mics)]
+        numerator_t = np.empty_like(source.H.T, order="C")
+        denominator_t = np.empty_like(numerator_t)
+
+        def h_statistics(chunk: int) -> None:
+            work = self._work_buffer()
+            for b in self._chunk_blocks(chunk):
+                for i in range(self.n_mics):
+                    ratio_num, ratio_den = self._block_ratios(i, b, effective[i], work)
+                    if i == 0:
+                        np.matmul(ratio_num.T, effective[i], out=numerator_t[b])
+                        np.matmul(ratio_den.T, effective[i], out=denominator_t[b])
+                    else:
+                        numerator_t[b] += ratio_num.T @ effective[i]
+                        denominator_t[b] += ratio_den.T @ effective[i]
+
+        map_chunks(h_statistics, len(self.chunks))
+        source.update_H_mu(numerator_t.T, denominator_t.T, self.exponent)
         # W: per-channel (F, K) products weighted by each component's gains.
         if source.free.any():
             numerator, denominator = np.zeros_like(source.W), np.zeros_like(source.W)
-            for i, (A, B) in self._channel_products():
+            for i, (A, B) in enumerate(self._channel_products()):
                 gains = self._component_gains(i)
                 numerator += gains * A
                 denominator += gains * B
@@ -183,7 +208,7 @@ class GainsModel(SpatialModelBase):
         # Q: the same products, summed over each source's components (and f if instantaneous).
         if not self.fix_Q and self.n_mics > 1:
             numerator, denominator = np.zeros_like(self.Q), np.zeros_like(self.Q)
-            for i, (A, B) in self._channel_products():
+            for i, (A, B) in enumerate(self._channel_products()):
                 numerator[i] = self._per_source(source.W * A)
                 denominator[i] = self._per_source(source.W * B)
             self.Q *= mu_factor(numerator, denominator, self.exponent)
@@ -205,11 +230,19 @@ class GainsModel(SpatialModelBase):
     # ------------------------------------------------------------------ pieces
     def _model_terms(self) -> float:
         """Σ_i Σ_fn (V_i / V̂_i + log V̂_i): the channels' IS terms without the data constant."""
-        total = 0.0
-        scratch = np.empty((self.n_freqs, self.n_frames), self.dtype)
-        for i in range(self.n_mics):
-            total += is_model_terms(self.V[i], self._model(i), scratch=scratch)
-        return total
+        effective = [self._effective_dictionary(i) for i in range(self.n_mics)]
+
+        def chunk_terms(chunk: int) -> float:
+            work = self._work_buffer()
+            total = 0.0
+            for b in self._chunk_blocks(chunk):
+                for i in range(self.n_mics):
+                    model = self._block_model(i, b, effective[i], out=work[0])
+                    scratch = work[1][:, : b.stop - b.start]
+                    total += is_model_terms(self.V[i][:, b], model, scratch=scratch)
+            return total
+
+        return sum(map_chunks(chunk_terms, len(self.chunks)))
 
     def normalize(self) -> None:
         """Σ_i q_ij,f = 1 with the scale moved into W_j's rows, then W's columns."""
@@ -235,20 +268,56 @@ class GainsModel(SpatialModelBase):
         model += self.floor
         return model
 
-    def _channel_ratios(self):  # -> Iterator[tuple[int, tuple[NDArray, NDArray]]]
-        """For each channel, (V_i V̂_i⁻², V̂_i⁻¹) at the current parameters."""
-        for i in range(self.n_mics):
-            inverse = self._model(i)
-            np.divide(self.dtype.type(1), inverse, out=inverse)
-            ratio = np.square(inverse)
-            ratio *= self.V[i]
-            yield i, (ratio, inverse)
+    def _chunk_blocks(self, chunk: int) -> list[slice]:
+        return [self.blocks[index] for index in self.chunks[chunk]]
 
-    def _channel_products(self):  # -> Iterator[tuple[int, tuple[NDArray, NDArray]]]
-        """For each channel, A_i = (V_i V̂_i⁻²) Hᵀ and B_i = V̂_i⁻¹ Hᵀ, both (F, K)."""
-        H_t = self.source.H.T
-        for i, (ratio_num, ratio_den) in self._channel_ratios():
-            yield i, (ratio_num @ H_t, ratio_den @ H_t)
+    def _work_buffer(self) -> NDArray:
+        """A (2, F, widest block) work array: model and ratio of one block."""
+        widest = max(b.stop - b.start for b in self.blocks)
+        return np.empty((2, self.n_freqs, widest), self.dtype)
+
+    def _block_model(self, i: int, b: slice, effective: NDArray, *, out: NDArray) -> NDArray:
+        """V̂_i = W̃_i H + floor on the frames of block ``b``, written into ``out``."""
+        model = np.matmul(effective, self.source.H[:, b], out=out[:, : b.stop - b.start])
+        model += self.floor
+        return model
+
+    def _block_ratios(
+        self, i: int, b: slice, effective: NDArray, work: NDArray
+    ) -> tuple[NDArray, NDArray]:
+        """(V_i V̂_i⁻², V̂_i⁻¹) on block ``b``, in the two halves of ``work``."""
+        inverse = self._block_model(i, b, effective, out=work[1])
+        np.divide(self.dtype.type(1), inverse, out=inverse)
+        ratio = np.square(inverse, out=work[0][:, : b.stop - b.start])
+        ratio *= self.V[i][:, b]
+        return ratio, inverse
+
+    def _channel_products(self) -> list[tuple[NDArray, NDArray]]:
+        """For each channel, A_i = (V_i V̂_i⁻²) Hᵀ and B_i = V̂_i⁻¹ Hᵀ, both (F, K).
+
+        Summed over blocks of frames by the worker threads, in block order.
+        """
+        effective = [self._effective_dictionary(i) for i in range(self.n_mics)]
+
+        def chunk_products(chunk: int) -> list[tuple[NDArray, NDArray]]:
+            work = self._work_buffer()
+            sums = [
+                (np.zeros_like(self.source.W), np.zeros_like(self.source.W))
+                for _ in range(self.n_mics)
+            ]
+            for b in self._chunk_blocks(chunk):
+                H_t = self.source.H[:, b].T
+                for i, (A, B) in enumerate(sums):
+                    ratio_num, ratio_den = self._block_ratios(i, b, effective[i], work)
+                    A += ratio_num @ H_t
+                    B += ratio_den @ H_t
+            return sums
+
+        parts = map_chunks(chunk_products, len(self.chunks))
+        return [
+            (sum(part[i][0] for part in parts), sum(part[i][1] for part in parts))
+            for i in range(self.n_mics)
+        ]
 
     def _per_source(self, per_component: NDArray) -> NDArray:
         """Sum an (F, K) array over each source's components: (J, F), or (J,) summed over f."""
