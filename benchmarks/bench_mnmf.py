@@ -9,6 +9,15 @@ allocations to it) of gains-MU and EM (J = 2, 4 components per source) against I
 Target: gains-MU per iteration ≤ ILRMA's. Native FastMNMF2 against pyroomacoustics'
 also with J = 3 > I = 2. Target: ≤ 0.5× its time per iteration.
 
+``--part speed`` also runs the EM on the complex64 STFT (float32) beside ILRMA on the
+same complex64 STFT (target: the EM ≤ 1.5× ILRMA per iteration in float64 and in
+float32), and prints the float32 EM's likelihood gap to the float64 one over 100
+iterations from the same start.
+
+``--part threads``: per-iteration time of every block-parallel model — IS-NMF MU and
+smooth IS-NMF on one channel's power spectrogram, gains-MU, the convolutive EM and
+FastMNMF2 on the STFT — with 1 and 2 threads, and the speed-up.
+
 ``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images) and seconds
 per run, 3 seeds, for gains-MU and the EM from random, peer and mnmf's own starts,
 native FastMNMF2 with IS-NMF and smooth IS-NMF sources, and auxiva, ilrma, fastmnmf2
@@ -31,7 +40,8 @@ Failures are counted; "drops" are runs ending more than 1 dB below their start.
 ``--part ilrma-draws``: how a 50-iteration ILRMA start (pyroomacoustics' and native)
 depends on its random draw on the room scene (see ``ilrma_draws``).
 
-Usage: ``python benchmarks/bench_mnmf.py [--part speed|quality|starts|ilrma-draws|all] [--repeats 3]
+Usage: ``python benchmarks/bench_mnmf.py [--part speed|threads|quality|starts|ilrma-draws|all]
+[--repeats 3]
 [--seeds 3] [--scenes "3 mics"]``
 """
 
@@ -65,6 +75,8 @@ def runners(X: np.ndarray):
     import pyroomacoustics as pra
 
     frames_first = np.ascontiguousarray(X.transpose(1, 0, 2))
+    X32 = X.astype(np.complex64)
+    frames_first_32 = frames_first.astype(np.complex64)
     return {
         "mnmf gains-MU": lambda n: mnmf.fit_mnmf(X, 2, max_iter=n, tol=0, check_every=10**9, rng=0),
         "mnmf EM": lambda n: mnmf.fit_mnmf(
@@ -73,7 +85,13 @@ def runners(X: np.ndarray):
         "mnmf FastMNMF2": lambda n: mnmf.fit_mnmf(
             X, 2, n_components=8, spatial="fastmnmf", max_iter=n, tol=0, check_every=10**9, rng=0
         ),
+        "mnmf EM f32": lambda n: mnmf.fit_mnmf(
+            X32, 2, spatial="convolutive", max_iter=n, tol=0, check_every=10**9, rng=0
+        ),
         "pra ILRMA": lambda n: pra.bss.ilrma(frames_first, n_src=2, n_iter=n, proj_back=False),
+        "pra ILRMA f32": lambda n: pra.bss.ilrma(
+            frames_first_32, n_src=2, n_iter=n, proj_back=False
+        ),
         "pra FastMNMF2": lambda n: pra.bss.fastmnmf2(frames_first, n_src=2, n_iter=n),
         "mnmf FastMNMF2 J=3": lambda n: mnmf.fit_mnmf(
             X, 3, n_components=8, spatial="fastmnmf", max_iter=n, tol=0, check_every=10**9, rng=0
@@ -105,13 +123,74 @@ def speed(repeats: int) -> None:
     reference = results["pra ILRMA"][0]
     for name, (seconds, peak) in results.items():
         print(f"{name:<18} {1e3 * seconds:>12.2f} {peak:>9.1f} {seconds / reference:>8.2f}x")
+    for suffix in ("", " f32"):
+        ratio = results[f"mnmf EM{suffix}"][0] / results[f"pra ILRMA{suffix}"][0]
+        print(f"mnmf EM{suffix} / pra ILRMA{suffix} on the same STFT: {ratio:.2f}x")
     for suffix in ("", " J=3"):
         native, peer = results[f"mnmf FastMNMF2{suffix}"], results[f"pra FastMNMF2{suffix}"]
         print(
             f"native/pra FastMNMF2{suffix}: {native[0] / peer[0]:.2f}x time per iteration, "
             f"{native[1] / peer[1]:.2f}x peak memory"
         )
-    print("targets: mnmf gains-MU ms/iteration <= pra ILRMA's; native FastMNMF2 <= 0.5x pra's")
+    print(
+        "targets: mnmf gains-MU ms/iteration <= pra ILRMA's; native FastMNMF2 <= 0.5x pra's; "
+        "mnmf EM <= 1.5x pra ILRMA's, float64 and float32"
+    )
+    em_float32_drift(X)
+
+
+def em_float32_drift(X: np.ndarray, n_iter: int = 100) -> None:
+    """The EM in float32 against float64 from the same start: relative likelihood gap."""
+    options = {"spatial": "convolutive", "max_iter": n_iter, "tol": 0, "check_every": 1}
+    double = mnmf.fit_mnmf(X, 2, rng=0, **options)
+    single = mnmf.fit_mnmf(X.astype(np.complex64), 2, rng=0, **options)
+    gap = np.abs(single.cost - double.cost) / np.abs(double.cost)
+    print(
+        f"EM float32 vs float64, {n_iter} iterations from the same start: relative "
+        f"likelihood gap {gap[1:].max():.1e} at most, {gap[-1]:.1e} at the end "
+        f"(final costs {double.cost[-1]:.6g} / {single.cost[-1]:.6g})"
+    )
+
+
+def thread_speedups(repeats: int) -> None:
+    """Per-iteration time of every block-parallel model with 1 and 2 threads."""
+    mixture = ten_second_mixture()
+    X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
+    V = np.abs(X[:, :, 0]) ** 2
+    models = {
+        "IS-NMF MU (fit_nmf, K=20)": lambda n, t: mnmf.fit_nmf(
+            V, 20, max_iter=n, tol=0, check_every=10**9, rng=0, n_threads=t
+        ),
+        "smooth IS-NMF MM (fit_nmf, K=20)": lambda n, t: mnmf.fit_nmf(
+            V, 20, source_model="smooth", smoothness=10.0, max_iter=n, tol=0,
+            check_every=10**9, rng=0, n_threads=t,
+        ),
+        "gains-MU (J=2, 4 per source)": lambda n, t: mnmf.fit_mnmf(
+            X, 2, max_iter=n, tol=0, check_every=10**9, rng=0, n_threads=t
+        ),
+        "convolutive EM (J=2, 4 per source)": lambda n, t: mnmf.fit_mnmf(
+            X, 2, spatial="convolutive", max_iter=n, tol=0, check_every=10**9, rng=0,
+            n_threads=t,
+        ),
+        "FastMNMF2 (J=2, 8 per source)": lambda n, t: mnmf.fit_mnmf(
+            X, 2, n_components=8, spatial="fastmnmf", max_iter=n, tol=0, check_every=10**9,
+            rng=0, n_threads=t,
+        ),
+    }  # fmt: skip
+    print(f"# threads: STFT {X.shape} of {mixture.duration:.0f} s, median of {repeats}")
+    print(f"{'model':<36} {'1 thread ms/it':>14} {'2 threads ms/it':>15} {'speed-up':>9}")
+    for name, run in models.items():
+        timings = {1: [], 2: []}
+        for _ in range(repeats):
+            for threads in (1, 2):  # side by side, so load bursts hit both
+                t0 = time.perf_counter()
+                run(5, threads)
+                t1 = time.perf_counter()
+                run(25, threads)
+                t2 = time.perf_counter()
+                timings[threads].append(((t2 - t1) - (t1 - t0)) / 20)
+        one, two = (float(np.median(timings[t])) for t in (1, 2))
+        print(f"{name:<36} {1e3 * one:>14.2f} {1e3 * two:>15.2f} {one / two:>8.2f}x", flush=True)
 
 
 def quality_scenes(seed: int):
@@ -373,7 +452,9 @@ def ilrma_draws(draws: int = 5) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--part", choices=("speed", "quality", "starts", "ilrma-draws", "all"), default="all"
+        "--part",
+        choices=("speed", "threads", "quality", "starts", "ilrma-draws", "all"),
+        default="all",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
@@ -382,6 +463,8 @@ def main() -> None:
     warnings.simplefilter("ignore", FutureWarning)
     if args.part in ("speed", "all"):
         speed(args.repeats)
+    if args.part in ("threads", "all"):
+        thread_speedups(args.repeats)
     if args.part in ("quality", "all"):
         quality(args.seeds, args.scenes)
     if args.part in ("starts", "all"):

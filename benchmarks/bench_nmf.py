@@ -15,12 +15,15 @@ For F=513, K=20, N ∈ {1000, 5000}, float32 and float64, all measured in one ru
 
 Two scenarios, in the same run:
 
-- **alone**: the fits back to back, nothing else in the process;
-- **in a run**: every timed fit preceded (untimed) by the multithreaded BLAS work a
-  real run interleaves with its fits — a scikit-learn NMF fit, a 1500×1500 matmul and
-  a mir_eval BSS Eval call (the STFT, the peers, the scores, the report): OpenBLAS's
-  worker threads keep spinning for a while after such work and compete for the cores
-  with whatever runs next.
+- **alone**: nothing else in the process; each timed fit starts 0.25 s after the
+  previous BLAS work, when OpenBLAS's workers have fallen asleep;
+- **in a run**: every timed fit preceded (untimed) by the BLAS work a real run
+  interleaves with its fits — a mir_eval BSS Eval call, then a scikit-learn NMF fit
+  and a 1500×1500 matmul, multithreaded, last (the scores, the peers, the STFT):
+  OpenBLAS's worker threads keep spinning for about 0.1 s after such work and compete
+  for the cores with whatever runs next (docs/design.md §6). Run it with
+  ``OPENBLAS_THREAD_TIMEOUT=20`` in the environment to see the spin shortened as
+  mnmf's entry points do; the header says which.
 
 Per-iteration time = (time of n_long iterations − time of n_short) / (n_long − n_short),
 so set-up and initialization cancel. Each repeat measures the three side by side and
@@ -31,13 +34,17 @@ are what to read.
 The header names the CPU model and each BLAS library threadpoolctl finds (its API,
 version, kernel architecture and threads): ratios hold per CPU family and BLAS kernel.
 
+``--block-sizes 0.25 0.5 1 2 3 4 6 8`` instead prints mnmf's per-iteration time (ms)
+for each block working set, the data behind ``mnmf._parallel.cache_block_bytes``.
+
 Usage: ``python benchmarks/bench_nmf.py [--repeats 5] [--quick]
-[--scenarios alone in-a-run]``
+[--scenarios alone in-a-run] [--block-sizes MIB ...]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 import warnings
@@ -45,6 +52,7 @@ import warnings
 import numpy as np
 
 import mnmf
+import mnmf._parallel
 
 F, K = 513, 20
 SCENARIOS = ("alone", "in-a-run")
@@ -104,15 +112,23 @@ def blas_work_of_a_run():
     estimates = references + 0.3 * rng.standard_normal((2, 8000))
 
     def work() -> None:
+        # mir_eval first: it runs long enough (single-threaded) for OpenBLAS's workers
+        # to fall asleep; the threaded BLAS calls come last, right before the fit, as
+        # an STFT or a scikit-learn fit would.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarning: deprecated, still there < 0.9
+            mir_eval.separation.bss_eval_sources(references, estimates)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning
             NMF(K, init="random", solver="mu", max_iter=50, random_state=0).fit(V)
         a @ a
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # FutureWarning: deprecated, still there < 0.9
-            mir_eval.separation.bss_eval_sources(references, estimates)
 
     return work
+
+
+def settle() -> None:
+    """Let OpenBLAS's workers fall asleep (their spin lasts about 0.1 s): "alone"."""
+    time.sleep(0.25)
 
 
 def blas_bound(V, W, H) -> float:
@@ -132,6 +148,33 @@ def blas_bound(V, W, H) -> float:
     return (time.perf_counter() - t0) / 10
 
 
+def block_sweep(sizes_mib: list[float], *, repeats: int) -> None:
+    """mnmf's IS MU per-iteration time for each block working set (the cache rule's data)."""
+    from mnmf.algorithms.nmf import build_nmf_model
+    from mnmf.sources import NMFSource
+
+    print(
+        f"# block sweep: F={F}, K={K}, IS MU, median of {repeats}; CPU {cpu_model()}; "
+        f"default block {mnmf._parallel.cache_block_bytes() >> 10} KiB"
+    )
+    print(f"{'N':>5} {'dtype':>7} | " + " ".join(f"{size:>6g}MiB" for size in sizes_mib))
+    for n_frames in (1000, 5000):
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            W_true, H_true = rng.gamma(0.5, size=(F, K)), rng.gamma(0.5, size=(K, n_frames))
+            V = ((W_true @ H_true) * rng.exponential(size=(F, n_frames))).astype(dtype)
+            cells = []
+            for size in sizes_mib:
+
+                def ours(n_iter, size=size, V=V):
+                    model = build_nmf_model(V, NMFSource(K), block_bytes=int(size * 2**20))
+                    mnmf.run(model, max_iter=n_iter, tol=0, check_every=10**9, rng=0)
+
+                samples = [per_iteration(ours, 10, 50, settle) for _ in range(repeats)]
+                cells.append(f"{1e3 * float(np.median(samples)):>9.2f}")
+            print(f"{n_frames:>5} {np.dtype(dtype).name:>7} | " + " ".join(cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -140,7 +183,14 @@ def main() -> None:
         "--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
         help="alone, and/or each timed fit preceded by a run's BLAS work (default: both)",
     )  # fmt: skip
+    parser.add_argument(
+        "--block-sizes", nargs="+", type=float, metavar="MIB",
+        help="instead: mnmf's per-iteration time with each block working set (MiB)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.block_sizes:
+        block_sweep(args.block_sizes, repeats=args.repeats)
+        return
     from sklearn import __version__ as sklearn_version
     from sklearn.decomposition import NMF
 
@@ -150,8 +200,10 @@ def main() -> None:
     work()  # loads every library the work uses, so that the header lists their BLAS
     print(
         f"# bench_nmf: F={F}, K={K}, IS MU; numpy {np.__version__}, scikit-learn "
-        f"{sklearn_version}; CPU {cpu_model()}, {mnmf.algorithms.nmf.available_cpus()} "
-        f"available; BLAS: {'; '.join(blas_libraries()) or 'none found'}"
+        f"{sklearn_version}; CPU {cpu_model()}, {mnmf._parallel.available_cpus()} "
+        f"available; BLAS: {'; '.join(blas_libraries()) or 'none found'}; "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}; "
+        f"block {mnmf._parallel.cache_block_bytes() >> 10} KiB"
     )
     header = (
         f"{'scenario':>9} {'N':>5} {'dtype':>7} | {'mnmf ms/it':>10} {'(check=10)':>12} "
@@ -186,7 +238,7 @@ def main() -> None:
 
             n_short, n_long = (20, 140) if n_frames <= 1000 else (10, 40)
             for scenario in args.scenarios:
-                before = work if scenario == "in-a-run" else None
+                before = work if scenario == "in-a-run" else settle
                 # Each repeat times the contenders side by side, so a burst of load on
                 # the shared machine hits all of them; ratios are medians of per-repeat
                 # ratios.
