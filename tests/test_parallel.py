@@ -104,3 +104,12 @@ def test_convolutive_em_does_not_depend_on_threads_or_blocks(rng, n_mics, n_sour
         np.testing.assert_allclose(other.cost, one.cost, rtol=1e-10)
         np.testing.assert_allclose(other.W, one.W, rtol=1e-9)
         np.testing.assert_allclose(other.A, one.A, rtol=1e-9, atol=1e-12)
+
+
+def test_the_single_channel_em_leaves_blas_its_threads(two_blas_threads, rng):
+    """SAGE works on whole arrays on one thread of its own: BLAS keeps its threads."""
+    V, *_ = planted_spectrogram(rng, n_freqs=30, n_frames=80)
+    seen = []
+    callback = [lambda info: seen.append(_blas_threads())]
+    mnmf.fit_nmf(V, 3, algorithm="em", max_iter=3, rng=0, callbacks=callback)
+    assert seen and all(set(threads) == {2} for threads in seen)

@@ -282,6 +282,8 @@ class ISNMFEMModel(_SingleChannelData):
 
     def __init__(self, V: NDArray, source: EMSourceModel, *, n_components: int | None) -> None:
         super().__init__(V, source, n_components=n_components, block_bytes=None, n_threads=1)
+        # Whole arrays on one thread of its own, so BLAS keeps its threads (no hold).
+        self.worker_threads = None
 
     def initialize(self, rng: np.random.Generator) -> None:
         # The EM works on whole F×N arrays, one component at a time: no frame blocks.
