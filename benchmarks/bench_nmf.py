@@ -185,8 +185,10 @@ def block_sweep(sizes_mib: list[float], *, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="N=1000 only, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="default 7")
+    parser.add_argument(
+        "--quick", action="store_true", help="N=1000 only (3 repeats unless --repeats is given)"
+    )
     parser.add_argument(
         "--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
         help="alone, and/or each timed fit preceded by a run's BLAS work (default: both)",
@@ -197,13 +199,13 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     if args.block_sizes:
-        block_sweep(args.block_sizes, repeats=args.repeats)
+        block_sweep(args.block_sizes, repeats=args.repeats or 5)
         return
     from sklearn import __version__ as sklearn_version
     from sklearn.decomposition import NMF
 
     frame_counts = [1000] if args.quick else [1000, 5000]
-    repeats = 3 if args.quick else args.repeats
+    repeats = args.repeats or (3 if args.quick else 7)
     work = blas_work_of_a_run()
     work()  # loads every library the work uses, so that the header lists their BLAS
     print(

@@ -49,16 +49,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def worker_count(n_threads: int | None, *, n_blocks: int) -> int:
-    """Threads for ``n_blocks`` blocks: ``n_threads`` (default every CPU), at most one per block."""
-    threads = available_cpus() if n_threads is None else n_threads
-    threads = positive_int(threads, name="n_threads")
-    return max(1, min(threads, n_blocks))
-
-
-#: Frames below which a block is not split further to give every thread one (when the
-#: number of threads is left to the default).
-MIN_BLOCK_FRAMES = 32
+#: Frames (or frequencies) below which a block is not split further to give every thread
+#: one (when the number of threads is left to the default).
+MIN_BLOCK_ITEMS = 32
 
 #: Working-set bytes of a block when the cache cannot be read: 3 MiB, the best of
 #: 0.25-8 MiB on the development machine (1 MiB L2 per core, benchmarks/RESULTS.md).
@@ -111,30 +104,30 @@ def _cache_size(*, level: int) -> int | None:
     return None
 
 
-def frame_blocks(
-    n_frames: int,
-    bytes_per_frame: int,
+def cache_blocks(
+    n_items: int,
+    bytes_per_item: int,
     *,
     n_threads: int | None,
     block_bytes: int | None = None,
 ) -> tuple[list[slice], list[np.ndarray]]:
-    """Blocks of frames and their chunks (one per worker thread) for a parallel pass.
+    """Blocks along one axis (frames, or frequencies) and their chunks, one per worker.
 
     A block holds at most ``block_bytes`` (default :func:`cache_block_bytes`) at
-    ``bytes_per_frame``; the number of blocks is a multiple of the workers and the
-    blocks are of equal width (±1 frame), so that every thread gets the same work —
-    1000 frames in blocks of 511 would give one thread twice the other's.
+    ``bytes_per_item`` per frame (or frequency); the number of blocks is a multiple of
+    the workers and the blocks are of equal width (±1), so that every thread gets the
+    same work — 1000 frames in blocks of 511 would give one thread twice the other's.
     """
     budget = cache_block_bytes() if block_bytes is None else block_bytes
-    widest = max(1, budget // max(1, bytes_per_frame))
+    widest = max(1, budget // max(1, bytes_per_item))
     if n_threads is None:  # every CPU, unless the blocks would be tiny
-        workers = max(1, min(available_cpus(), n_frames // MIN_BLOCK_FRAMES))
+        workers = max(1, min(available_cpus(), n_items // MIN_BLOCK_ITEMS))
     else:
-        workers = max(1, min(positive_int(n_threads, name="n_threads"), n_frames))
-    n_blocks = -(-n_frames // widest)  # ceil
+        workers = max(1, min(positive_int(n_threads, name="n_threads"), n_items))
+    n_blocks = -(-n_items // widest)  # ceil
     n_blocks = -(-n_blocks // workers) * workers  # a multiple of the workers
-    n_blocks = min(n_blocks, n_frames)
-    edges = np.linspace(0, n_frames, n_blocks + 1).round().astype(int)
+    n_blocks = min(n_blocks, n_items)
+    edges = np.linspace(0, n_items, n_blocks + 1).round().astype(int)
     blocks = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
     return blocks, split_chunks(len(blocks), min(workers, len(blocks)))
 

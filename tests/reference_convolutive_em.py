@@ -87,8 +87,9 @@ class ReferenceConvolutiveEM(ConvolutiveEMModel):
         self.X_reference = self.X.astype(np.complex128) / np.sqrt(self.scale)
 
     def _blocks(self):
-        for start in range(0, self.n_freqs, self.block_frequencies):
-            yield slice(start, min(start + self.block_frequencies, self.n_freqs))
+        width = self.block_frequencies or 64  # the default then
+        for start in range(0, self.n_freqs, width):
+            yield slice(start, min(start + width, self.n_freqs))
 
     def _sigma(self, block):
         return np.stack(

@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._parallel import frame_blocks, map_chunks
+from mnmf._parallel import cache_blocks, map_chunks
 from mnmf._validation import check_choice, nonnegative_matrix, positive_int
 from mnmf.divergence import BetaDivergence, _divergence_sum, internal_scale
 from mnmf.engine import Callback, FitResult, run
@@ -90,7 +90,7 @@ class _SingleChannelData:
         # A block's working set is its data and a work array of twice its size (model,
         # ratios): three F×n arrays within the cache budget. Contiguous runs of blocks,
         # one per worker thread.
-        self.blocks, self.chunks = frame_blocks(
+        self.blocks, self.chunks = cache_blocks(
             n_frames, 3 * n_freqs * V.itemsize, n_threads=n_threads, block_bytes=block_bytes
         )
         self.worker_threads = len(self.chunks)

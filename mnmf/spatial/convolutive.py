@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._parallel import map_chunks, split_chunks, worker_count
+from mnmf._parallel import cache_blocks, map_chunks
 from mnmf._validation import check_choice, finite_real, frozen_copy, positive_int
 from mnmf.divergence import FLOOR_RELATIVE, ITAKURA_SAITO, internal_scale
 from mnmf.grouping import SourceGrouping
@@ -38,6 +38,11 @@ NOISE_MODES = ("estimate", "anneal")
 #: changed liverec by at most 0.02 dB (benchmarks/RESULTS.md).
 NOISE_FLOOR_RELATIVE = 1e-4
 
+#: Real arrays of F_b × N that one block's E-step holds at once, counting a complex one
+#: twice (Σ_x⁻¹'s entries, Σ_x⁻¹x, z, ŝ, the determinant's parts, the K posterior powers
+#: and temporaries): what sizes a block of frequencies from the cache.
+EM_BLOCK_ARRAYS = 20
+
 
 @SPATIAL_MODELS.register("convolutive")
 class ConvolutiveEMModel(SpatialModelBase):
@@ -52,7 +57,8 @@ class ConvolutiveEMModel(SpatialModelBase):
     M-step: A_f = R_xs R_ss⁻¹, σ_b,f = diag(R_xx − A R_xsᴴ − R_xs Aᴴ + A R_ss Aᴴ) (or
     annealed), W and H by the source model's blocked M-step
     (:meth:`~mnmf.sources.EMSourceModel.em_block`) from u. Frequencies are processed in
-    blocks so memory stays O(F·N·(I + J)) plus one block's K×F_b×N powers.
+    blocks, shared by worker threads, so memory stays O(F·N·(I + J)) plus each thread's
+    block of K×F_b×N powers (docs/design.md §5).
 
     Parameters
     ----------
@@ -69,9 +75,13 @@ class ConvolutiveEMModel(SpatialModelBase):
     noise_end, anneal_iter : float, int
         ``noise="anneal"`` only: the final fraction (> 0) and the iterations to reach it
         (defaults 1e-4 and 100).
-    block_frequencies : int
-        Frequencies per block (the E-step's working set is about 30 arrays of
-        block_frequencies × N).
+    block_frequencies : int, optional
+        Frequencies per block (at most). By default from the cache: the E-step's
+        working set, about ``EM_BLOCK_ARRAYS`` real arrays of block_frequencies × N,
+        within :func:`mnmf._parallel.cache_block_bytes` (64 frequencies for 10 s at hop
+        512 in float64 on a 1 MiB-L2 CPU; fewer for longer signals, whose blocks would
+        otherwise leave the cache — 256 frequencies ran 3× slower per iteration than 64
+        on 10 s, benchmarks/RESULTS.md).
     n_threads : int, optional
         Threads that share the blocks of frequencies (default: every CPU this process
         may use). Results do not depend on it beyond floating-point summation order.
@@ -92,7 +102,7 @@ class ConvolutiveEMModel(SpatialModelBase):
         noise_start: float = 1e-1,
         noise_end: float | None = None,
         anneal_iter: int | None = None,
-        block_frequencies: int = 64,
+        block_frequencies: int | None = None,
         n_threads: int | None = None,
     ) -> None:
         check_choice(noise, name="noise", choices=NOISE_MODES)
@@ -106,7 +116,11 @@ class ConvolutiveEMModel(SpatialModelBase):
         self.anneal_iter = positive_int(
             100 if anneal_iter is None else anneal_iter, name="anneal_iter"
         )
-        self.block_frequencies = positive_int(block_frequencies, name="block_frequencies")
+        self.block_frequencies = (
+            None
+            if block_frequencies is None
+            else positive_int(block_frequencies, name="block_frequencies")
+        )
         self.n_threads = None if n_threads is None else positive_int(n_threads, name="n_threads")
         self.given_A = None
         if A is not None:
@@ -132,13 +146,15 @@ class ConvolutiveEMModel(SpatialModelBase):
             raise ValueError(f"A must have shape (F, I, J) = {expected}, got {self.given_A.shape}")
         source.bind(self.n_freqs, self.n_frames, n_components=grouping.n_components)
         source.check_compatible(divergence=ITAKURA_SAITO, algorithm="em", exponent=None)
-        self.blocks = [
-            slice(start, min(start + self.block_frequencies, self.n_freqs))
-            for start in range(0, self.n_freqs, self.block_frequencies)
-        ]
-        # Contiguous runs of blocks, one per worker thread (mnmf._parallel).
-        self.chunks = split_chunks(
-            len(self.blocks), worker_count(self.n_threads, n_blocks=len(self.blocks))
+        # Blocks of frequencies whose E-step arrays — about EM_BLOCK_ARRAYS real arrays
+        # of F_b × N — stay in cache, shared by the worker threads (mnmf._parallel).
+        itemsize = 4 if X.dtype == np.complex64 else 8
+        if self.block_frequencies is None:
+            bytes_per_frequency, budget = EM_BLOCK_ARRAYS * self.n_frames * itemsize, None
+        else:
+            bytes_per_frequency, budget = 1, self.block_frequencies
+        self.blocks, self.chunks = cache_blocks(
+            self.n_freqs, bytes_per_frequency, n_threads=self.n_threads, block_bytes=budget
         )
         self.worker_threads = len(self.chunks)
 
@@ -202,9 +218,9 @@ class ConvolutiveEMModel(SpatialModelBase):
 
     def step(self) -> None:
         # Blocks of frequencies are independent given the current parameters: each
-        # writes its own rows of A, the noise and W and returns its part of H's
-        # statistics; the parts are summed in block order (mnmf._parallel).
-        # R_xs (F, I, J) and R_ss (F, J, J): every block fills its rows.
+        # fills its rows of R_xs (F, I, J), R_ss (F, J, J) and W and returns its part of
+        # H's statistics, summed in block order (mnmf._parallel); then H, and A and the
+        # noise for every frequency at once.
         self._R_xs = np.empty((self.n_freqs, self.n_mics, self.n_sources), np.complex128)
         self._R_ss = np.empty((self.n_freqs, self.n_sources, self.n_sources), np.complex128)
         self._refresh_mixing()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mnmf._parallel import frame_blocks, map_chunks
+from mnmf._parallel import cache_blocks, map_chunks
 from mnmf._validation import check_choice, frozen_copy, nonnegative_matrix, positive_int
 from mnmf.divergence import (
     ITAKURA_SAITO,
@@ -125,7 +125,7 @@ class GainsModel(SpatialModelBase):
         # Blocks of frames whose model and ratios (two F×n arrays) stay in cache, shared
         # by the worker threads as in the single-channel MU kernel (mnmf._parallel).
         itemsize = 4 if X.dtype == np.complex64 else 8
-        self.blocks, self.chunks = frame_blocks(
+        self.blocks, self.chunks = cache_blocks(
             self.n_frames, 3 * self.n_freqs * itemsize, n_threads=self.n_threads
         )
         self.worker_threads = len(self.chunks)
