@@ -18,6 +18,9 @@ iterations from the same start.
 smooth IS-NMF on one channel's power spectrogram, gains-MU, the convolutive EM and
 FastMNMF2 on the STFT — with 1 and 2 threads, and the speed-up.
 
+``--part em-blocks``: the EM's per-iteration time on one thread for blocks of 16 to
+1025 frequencies and for the default (sized from the cache).
+
 ``--part quality``: mean SDR / SIR / ΔSDR over sources (bss_eval_images) and seconds
 per run, 3 seeds, for gains-MU and the EM from random, peer and mnmf's own starts,
 native FastMNMF2 with IS-NMF and smooth IS-NMF sources, and auxiva, ilrma, fastmnmf2
@@ -40,8 +43,8 @@ Failures are counted; "drops" are runs ending more than 1 dB below their start.
 ``--part ilrma-draws``: how a 50-iteration ILRMA start (pyroomacoustics' and native)
 depends on its random draw on the room scene (see ``ilrma_draws``).
 
-Usage: ``python benchmarks/bench_mnmf.py [--part speed|threads|quality|starts|ilrma-draws|all]
-[--repeats 3]
+Usage: ``python benchmarks/bench_mnmf.py
+[--part speed|threads|em-blocks|quality|starts|ilrma-draws|all] [--repeats 3]
 [--seeds 3] [--scenes "3 mics"]``
 """
 
@@ -163,6 +166,28 @@ def em_float32_drift(mixture: mnmf.Mixture, n_iter: int = 100) -> None:
         f"(final costs {double.cost[-1]:.6g} / {single.cost[-1]:.6g}); ΔSDR "
         f"{scores['float64'].mean('ΔSDR'):.2f} / {scores['float32'].mean('ΔSDR'):.2f} dB"
     )
+
+
+def em_blocks(repeats: int) -> None:
+    """The EM's per-iteration time (1 thread) for blocks of 16 … 1025 frequencies."""
+    mixture = ten_second_mixture()
+    X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
+    print(f"# em-blocks: STFT {X.shape}, 1 thread, median of {repeats}")
+    for width in (None, 16, 32, 64, 128, 256, X.shape[0]):
+        samples = []
+        for _ in range(repeats):
+            run = lambda n, width=width: mnmf.fit_mnmf(  # noqa: E731
+                X, 2, spatial="convolutive", max_iter=n, tol=0, check_every=10**9, rng=0,
+                n_threads=1, block_frequencies=width,
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            run(5)
+            t1 = time.perf_counter()
+            run(25)
+            t2 = time.perf_counter()
+            samples.append(((t2 - t1) - (t1 - t0)) / 20)
+        label = "default (cache)" if width is None else str(width)
+        print(f"block_frequencies {label:<16} {1e3 * float(np.median(samples)):8.2f} ms/iteration")
 
 
 def thread_speedups(repeats: int) -> None:
@@ -466,7 +491,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--part",
-        choices=("speed", "threads", "quality", "starts", "ilrma-draws", "all"),
+        choices=("speed", "threads", "em-blocks", "quality", "starts", "ilrma-draws", "all"),
         default="all",
     )
     parser.add_argument("--repeats", type=int, default=3)
@@ -478,6 +503,8 @@ def main() -> None:
         speed(args.repeats)
     if args.part in ("threads", "all"):
         thread_speedups(args.repeats)
+    if args.part in ("em-blocks", "all"):
+        em_blocks(args.repeats)
     if args.part in ("quality", "all"):
         quality(args.seeds, args.scenes)
     if args.part in ("starts", "all"):
