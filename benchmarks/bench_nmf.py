@@ -34,11 +34,13 @@ are what to read.
 The header names the CPU model and each BLAS library threadpoolctl finds (its API,
 version, kernel architecture and threads): ratios hold per CPU family and BLAS kernel.
 
+``--profile`` instead prints where one block's work goes (its matrix products and its
+elementwise passes, one thread) and how elementwise numpy scales with a second thread.
 ``--block-sizes 0.25 0.5 1 2 3 4 6 8`` instead prints mnmf's per-iteration time (ms)
 for each block working set, the data behind ``mnmf._parallel.cache_block_bytes``.
 
 Usage: ``python benchmarks/bench_nmf.py [--repeats 5] [--quick]
-[--scenarios alone in-a-run] [--block-sizes MIB ...]``
+[--scenarios alone in-a-run] [--block-sizes MIB ...] [--profile]``
 """
 
 from __future__ import annotations
@@ -183,6 +185,73 @@ def block_sweep(sizes_mib: list[float], *, repeats: int) -> None:
             print(f"{n_frames:>5} {np.dtype(dtype).name:>7} | " + " ".join(cells), flush=True)
 
 
+def _block_operations(dtype, n_frames: int, rng) -> dict:
+    """The operations of one block's MU iteration on an (F, n) block, as callables."""
+    W, H = rng.random((F, K)).astype(dtype), rng.random((K, n_frames)).astype(dtype)
+    V = rng.random((F, n_frames)).astype(dtype)
+    work = np.empty((2, F, n_frames), dtype)
+    frame_major = np.empty((n_frames, K), dtype)
+    both = np.empty((2 * F, K), dtype)
+    return {
+        "W @ H": lambda: np.matmul(W, H, out=work[0]),
+        "+ floor": lambda: np.add(work[0], dtype(1e-9), out=work[0]),
+        "divide(1, x)": lambda: np.divide(dtype(1), work[0], out=work[0]),
+        "square": lambda: np.square(work[0], out=work[1]),
+        "* V": lambda: np.multiply(work[1], V, out=work[1]),
+        "ratio.T @ W": lambda: np.matmul(work[1].T, W, out=frame_major),
+        "(2F, n) @ H.T": lambda: np.matmul(work.reshape(2 * F, n_frames), H.T, out=both),
+    }
+
+
+def _elementwise_loop(a, b, out) -> None:
+    for _ in range(4000):
+        np.multiply(a, b, out=out)
+        np.add(out, a, out=out)
+
+
+def block_profile(n_frames: int = 500, repeats: int = 300) -> None:
+    """Where one block's MU work goes, single-threaded: its products and its elementwise
+    passes, timed one by one on an (F, n) block (n = 500: a thread's block at N = 1000)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    print(f"# block profile: F={F}, K={K}, n={n_frames}, one thread, µs per operation")
+    for dtype in (np.float32, np.float64):
+        seconds = {}
+        with threadpool_limits(limits=1, user_api="blas"):
+            for name, operation in _block_operations(dtype, n_frames, rng).items():
+                operation()
+                t0 = time.perf_counter()
+                for _ in range(repeats):
+                    operation()
+                seconds[name] = (time.perf_counter() - t0) / repeats
+        # One iteration of a block: the model twice, H's two products, W's one product;
+        # the four elementwise passes twice.
+        products = 2 * seconds["W @ H"] + 2 * seconds["ratio.T @ W"] + seconds["(2F, n) @ H.T"]
+        passes = 2 * sum(seconds[name] for name in ("+ floor", "divide(1, x)", "square", "* V"))
+        cells = "  ".join(f"{name} {1e6 * value:.1f}" for name, value in seconds.items())
+        print(
+            f"{np.dtype(dtype).name}: {cells}\n  per block and iteration: products "
+            f"{1e6 * products:.0f} µs, elementwise {1e6 * passes:.0f} µs, products' share "
+            f"{products / (products + passes):.2f}"
+        )
+    # How elementwise numpy scales with a second thread on this machine.
+    a, b = rng.random((64, 316)), rng.random((64, 316))
+    outs = [np.empty_like(a), np.empty_like(a)]
+    t0 = time.perf_counter()
+    _elementwise_loop(a, b, outs[0])
+    _elementwise_loop(a, b, outs[1])
+    sequential = time.perf_counter() - t0
+    with ThreadPoolExecutor(2) as pool:
+        t0 = time.perf_counter()
+        for future in [pool.submit(_elementwise_loop, a, b, out) for out in outs]:
+            future.result()
+        parallel = time.perf_counter() - t0
+    print(f"elementwise numpy (64 x 316 arrays), 2 threads over 1: {sequential / parallel:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=None, help="default 7")
@@ -197,7 +266,14 @@ def main() -> None:
         "--block-sizes", nargs="+", type=float, metavar="MIB",
         help="instead: mnmf's per-iteration time with each block working set (MiB)",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="instead: where one block's work goes (products vs elementwise passes)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.profile:
+        block_profile()
+        return
     if args.block_sizes:
         block_sweep(args.block_sizes, repeats=args.repeats or 5)
         return
