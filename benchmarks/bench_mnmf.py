@@ -51,6 +51,7 @@ Usage: ``python benchmarks/bench_mnmf.py
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import tracemalloc
 import warnings
@@ -103,6 +104,16 @@ def runners(X: np.ndarray):
     }
 
 
+def per_iteration(run, n_short: int = 5, n_long: int = 25) -> float:
+    """Seconds per iteration, (t(n_long) − t(n_short)) / (n_long − n_short): set-up cancels."""
+    t0 = time.perf_counter()
+    run(n_short)
+    t1 = time.perf_counter()
+    run(n_long)
+    t2 = time.perf_counter()
+    return ((t2 - t1) - (t1 - t0)) / (n_long - n_short)
+
+
 def speed(repeats: int) -> None:
     mixture = ten_second_mixture()
     X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
@@ -110,14 +121,7 @@ def speed(repeats: int) -> None:
     print(f"{'method':<18} {'ms/iteration':>12} {'peak MiB':>9} {'vs ILRMA':>9}")
     results = {}
     for name, run in runners(X).items():
-        samples = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run(5)
-            t1 = time.perf_counter()
-            run(25)
-            t2 = time.perf_counter()
-            samples.append(((t2 - t1) - (t1 - t0)) / 20)
+        samples = [per_iteration(run) for _ in range(repeats)]
         tracemalloc.start()
         run(10)
         _, peak = tracemalloc.get_traced_memory()
@@ -174,18 +178,11 @@ def em_blocks(repeats: int) -> None:
     X = mnmf.Stft(n_fft=N_FFT, hop=HOP).analyze(mixture.mix)
     print(f"# em-blocks: STFT {X.shape}, 1 thread, median of {repeats}")
     for width in (None, 16, 32, 64, 128, 256, X.shape[0]):
-        samples = []
-        for _ in range(repeats):
-            run = lambda n, width=width: mnmf.fit_mnmf(  # noqa: E731
-                X, 2, spatial="convolutive", max_iter=n, tol=0, check_every=10**9, rng=0,
-                n_threads=1, block_frequencies=width,
-            )  # fmt: skip
-            t0 = time.perf_counter()
-            run(5)
-            t1 = time.perf_counter()
-            run(25)
-            t2 = time.perf_counter()
-            samples.append(((t2 - t1) - (t1 - t0)) / 20)
+        run = lambda n, width=width: mnmf.fit_mnmf(  # noqa: E731
+            X, 2, spatial="convolutive", max_iter=n, tol=0, check_every=10**9, rng=0,
+            n_threads=1, block_frequencies=width,
+        )  # fmt: skip
+        samples = [per_iteration(run) for _ in range(repeats)]
         label = "default (cache)" if width is None else str(width)
         print(f"block_frequencies {label:<16} {1e3 * float(np.median(samples)):8.2f} ms/iteration")
 
@@ -221,12 +218,7 @@ def thread_speedups(repeats: int) -> None:
         timings = {1: [], 2: []}
         for _ in range(repeats):
             for threads in (1, 2):  # side by side, so load bursts hit both
-                t0 = time.perf_counter()
-                run(5, threads)
-                t1 = time.perf_counter()
-                run(25, threads)
-                t2 = time.perf_counter()
-                timings[threads].append(((t2 - t1) - (t1 - t0)) / 20)
+                timings[threads].append(per_iteration(functools.partial(run, t=threads)))
         one, two = (float(np.median(timings[t])) for t in (1, 2))
         print(f"{name:<36} {1e3 * one:>14.2f} {1e3 * two:>15.2f} {one / two:>8.2f}x", flush=True)
 
