@@ -19,7 +19,7 @@ when the fit returns (:func:`blas_held`).
 
 Spinning left over from BLAS work *before* the fit cannot be stopped from here without
 a global change; the environment variable ``OPENBLAS_THREAD_TIMEOUT`` (read once, when
-OpenBLAS loads) shortens it, and mnmf's command-line tools set it (docs/design.md §8).
+OpenBLAS loads) shortens it, and mnmf's command-line tools set it (docs/design.md §6).
 """
 
 from __future__ import annotations
