@@ -139,7 +139,7 @@ class ConvolutiveEMModel(SpatialModelBase):
         if not isinstance(source, EMSourceModel):
             raise ValueError(
                 f"the convolutive model takes EM steps; source model {type(source).__name__} "
-                "has no em_begin/em_block/em_end"
+                "has no em_block/em_end"
             )
         expected = (self.n_freqs, self.n_mics, self.n_sources)
         if self.given_A is not None and self.given_A.shape != expected:
