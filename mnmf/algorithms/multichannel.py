@@ -165,9 +165,11 @@ def fit_mnmf(
         ``exponent`` ("mm" or "heuristic"), ``Q`` ((I, J, F) or (I, J)), ``fix_Q``.
         Convolutive model: ``A`` ((F, I, J) complex), ``noise`` ("estimate" or
         "anneal"), ``noise_start`` (initial noise, fraction of the mean power),
-        ``noise_end`` and ``anneal_iter`` (annealing only), ``block_frequencies``; it
-        works in float64 whatever X's precision. An option that neither model takes is
-        a ValueError naming it; one for an instance belongs in its constructor.
+        ``noise_end`` and ``anneal_iter`` (annealing only), ``block_frequencies``.
+        Every spatial model: ``n_threads`` (threads sharing its blocks; default every
+        CPU). complex64 X is fitted in float32, complex128 in float64. An option that
+        neither model takes is a ValueError naming it; one for an instance belongs in
+        its constructor.
 
     Returns
     -------
