@@ -207,10 +207,11 @@ class ConvolutiveEMModel(SpatialModelBase):
         ratio = self.noise_start * (self.noise_end / self.noise_start) ** progress
         return np.maximum(ratio * self.mean_power, self.noise_floor)
 
-    def _posterior(self, block: slice) -> tuple[NDArray, Posterior]:
+    def _posterior(self, block: slice, *, with_z: bool = True) -> tuple[NDArray, Posterior]:
         """The source powers σ (J, F_b, N) on a block and the E-step terms there."""
         sigma = self.grouping.source_powers(self.source.W[block], self.source.H)
-        return sigma, _em_posterior(self.X_internal[block], self._mixing.block(block), sigma)
+        mixing = self._mixing.block(block)
+        return sigma, _em_posterior(self.X_internal[block], mixing, sigma, with_z=with_z)
 
     def _refresh_mixing(self) -> None:
         """Recompute the per-frequency E-step factors of the current A and noise."""
@@ -285,12 +286,18 @@ class ConvolutiveEMModel(SpatialModelBase):
             own = np.multiply(W_block.T[members_j, :, None], source.H[members_j, None, :])
             excess = np.abs(post.z[:, j])
             excess *= excess  # |z_j|², (F_b, N)
-            share = np.subtract(sigma[j], own)
+            # Written in place when the source's components are contiguous (the usual
+            # grouping): no copy of K_j × F_b × N per source.
+            first, last = members_j[0], members_j[-1] + 1
+            contiguous = last - first == len(members_j)
+            share = posterior[first:last] if contiguous else np.empty_like(own)
+            np.subtract(sigma[j], own, out=share)
             share *= parts.partial[j] * inverse_total  # P_j / det
             share += parts.without[j] * inverse_total  # R_j / det
             share += own * excess
             share *= own
-            posterior[members_j] = share
+            if not contiguous:
+                posterior[members_j] = share
         self._R_xs[block], self._R_ss[block] = R_xs, R_ss
         return source.em_block(block, posterior)
 
@@ -331,7 +338,7 @@ class ConvolutiveEMModel(SpatialModelBase):
             total = 0.0
             for index in self.chunks[chunk]:
                 block = self.blocks[index]
-                _, post = self._posterior(block)
+                _, post = self._posterior(block, with_z=False)
                 quadratic = np.vdot(self.X_internal[block], post.whitened).real
                 total += float(quadratic) + float(
                     np.sum(np.log(post.determinant.total), dtype=np.float64)
@@ -574,17 +581,20 @@ def _inverse_covariance(mixing: MixingFactors, sigma: NDArray, determinant: NDAr
 class Posterior:
     """E-step terms on a block of frequencies (see :func:`_em_posterior`)."""
 
-    z: NDArray  # Aᴴ Σ_x⁻¹ x, (F, J, N)
+    z: NDArray | None  # Aᴴ Σ_x⁻¹ x, (F, J, N); None when not asked for
     inverse: NDArray  # Σ_x⁻¹, (F, I, I, N)
     whitened: NDArray  # Σ_x⁻¹ x, (F, I, N)
     determinant: DeterminantParts
 
 
-def _em_posterior(X: NDArray, mixing: MixingFactors, sigma: NDArray) -> Posterior:
+def _em_posterior(
+    X: NDArray, mixing: MixingFactors, sigma: NDArray, *, with_z: bool = True
+) -> Posterior:
     """E-step terms for X (F, I, N) frequency-major and sigma (J, F, N).
 
     Σ_x = A diag(σ) Aᴴ + diag(noise); every product is taken entry by entry on (F, N)
     arrays (I and J are small), so no (F, N, I, I) tensor is formed for I ≤ 2.
+    ``with_z=False`` leaves z out (None): the likelihood needs only Σ_x⁻¹x and det Σ_x.
     """
     n_mics, n_sources = mixing.A.shape[1:]
     parts = _determinant_from_terms(mixing.terms, sigma)
@@ -595,6 +605,8 @@ def _em_posterior(X: NDArray, mixing: MixingFactors, sigma: NDArray) -> Posterio
         np.multiply(inverse[:, i, 0], X[:, 0], out=row)
         for k in range(1, n_mics):
             row += inverse[:, i, k] * X[:, k]
+    if not with_z:
+        return Posterior(z=None, inverse=inverse, whitened=whitened, determinant=parts)
     z = np.empty((X.shape[0], n_sources, X.shape[2]), inverse.dtype)
     for j in range(n_sources):
         row = z[:, j]
