@@ -13,7 +13,9 @@ from mnmf.djmix.features import MelFrontEnd
 from mnmf.djmix.refine import (
     Fade,
     PiecewiseWarp,
+    _crossfade_fade_in,
     _fitted_fades,
+    _heard_pieces,
     _play_segment,
     _refit_gains,
     _robust_powers,
@@ -345,6 +347,71 @@ def test_a_play_read_early_in_a_masked_stretch_gets_its_fade_from_the_heard_fram
     assert unmasked_in.zero < 6.0  # without masking the search stays near the early read
 
 
+def _masked_fade_in(*, heard_from: float, bias: float):
+    """A track faded in 10 → 18 s under a louder one fading out over the same span (a
+    crossfade): heard only from ``heard_from`` on (masking 60 before, 0.5 after), its
+    gains before that are leakage, and its first heard frames read ``bias`` off (a
+    neighbour's misfit moves them), which moves the free fit's start."""
+    from mnmf.djmix.timeline import derive_parameters
+
+    times = np.arange(0, 40, 0.5)
+    truth_in = Fade(10.0, 18.0, "linear", 1.0, 0.0, True)
+    truth_out = Fade(36.0, 30.0, "linear", 1.0, 0.0, False)
+    gain = np.where(times < 24, _measured(truth_in, times, 1.0), _measured(truth_out, times, 1.0))
+    masking = np.where(times < heard_from, 60.0, 0.5)
+    leak = (times >= 9.0) & (times < heard_from)
+    gain[leak] = np.random.default_rng(0).uniform(0.3, 0.5, leak.sum())
+    first = (times >= heard_from) & (times < heard_from + 1.5)
+    gain[first] += bias
+    timeline = derive_parameters("t", times, gain, times - 5.0)
+    options = {"window": 1.0, "bounds": (0.0, 40.0), "profile": None, "masking": masking}
+    fade_in, _ = _fitted_fades(timeline, **options)
+    return timeline, fade_in, options
+
+
+def test_a_masked_fade_in_takes_the_start_of_the_fade_out_it_crosses():
+    timeline, fade_in, options = _masked_fade_in(heard_from=15.0, bias=-0.1)
+    assert fade_in.zero > 11.5  # the free fit, from the few heard frames: late
+    crossfaded = _crossfade_fade_in(fade_in, [(10.0, 18.0), (36.0, 40.0)], timeline, **options)
+    assert crossfaded.zero == pytest.approx(10.0, abs=1e-9)  # the fade-out's start
+    assert crossfaded.full == pytest.approx(18.0, abs=0.2)
+    assert crossfaded.shape == "linear"
+    # no fade-out to cross, or one that ends before the track is heard: unchanged
+    assert _crossfade_fade_in(fade_in, [], timeline, **options) is fade_in
+    assert _crossfade_fade_in(fade_in, [(10.0, 14.0)], timeline, **options) is fade_in
+    # without the masking the start counts as heard: unchanged
+    plain = {**options, "masking": None}
+    assert _crossfade_fade_in(fade_in, [(10.0, 18.0)], timeline, **plain) is fade_in
+
+
+def test_the_crossfade_start_is_refused_where_the_frames_contradict_it():
+    # Heard from 12.5 s, the ramp's measured frames fix its start near 10 s: a fade-out
+    # starting at 6 s (masked stretch 6–12.5 s) would misfit them, so it is not taken.
+    timeline, fade_in, options = _masked_fade_in(heard_from=12.5, bias=0.0)
+    assert fade_in.zero == pytest.approx(10.0, abs=0.5)
+    assert _crossfade_fade_in(fade_in, [(6.0, 18.0)], timeline, **options) is fade_in
+    # ... nor is one within a window of the free fit (its own frames place it finer)
+    assert _crossfade_fade_in(fade_in, [(fade_in.zero + 0.4, 18.0)], timeline, **options) is fade_in
+
+
+def test_end_pieces_where_the_track_is_never_heard_lose_their_events():
+    # A play from 10 to 30 s, heard only from 15 s (a masked fade-in) and up to 28 s:
+    # a jump at 15.2 s (its first piece holds one heard frame) and one at 29 s (after
+    # the last heard frame) are false; a jump at 20 s, heard on both sides, stays.
+    times = np.arange(0, 40, 0.5)
+    gain = np.where((times >= 10) & (times <= 30), 1.0, 0.0)
+    masking = np.where((times >= 15) & (times <= 28), 0.5, 50.0)
+    lines = [np.array([1.0, c]) for c in (-9.0, -10.0, -4.0, -6.0)]
+    warp = PiecewiseWarp(np.array([15.2, 20.0, 29.0]), lines)
+    events = [{"time": t, "kind": "jump"} for t in (15.2, 20.0, 29.0)]
+    kept, kept_events = _heard_pieces(warp, events, times, gain, masking)
+    assert list(kept.breaks) == [20.0]
+    assert [e["time"] for e in kept_events] == [20.0]
+    np.testing.assert_allclose(kept(np.array([12.0, 25.0, 30.0])), [2.0, 21.0, 26.0])
+    # heard throughout: nothing dropped (the same object back)
+    assert _heard_pieces(warp, events, times, gain, np.full(times.size, 0.5))[0] is warp
+
+
 def _benchmark_mix(*, seed: int):
     """A mix of the shared tracks as bench_djmix's accuracy part makes them (22050 Hz,
     16–20 s plays, 4–8 s linear crossfades, no effect)."""
@@ -383,6 +450,8 @@ def test_fades_under_a_louder_track_are_placed_on_the_short_frames(monkeypatch):
 
     assert max(errors()) < 0.03
     monkeypatch.setattr(refine, "_short_frame_fade", lambda fade, **_: fade)
+    # (the crossfade prior, which moves a masked start of the long frames, left out too)
+    monkeypatch.setattr(refine, "_crossfade_fade_in", lambda fade_in, *_, **__: fade_in)
     assert max(errors()) > 0.1  # the long frames alone
 
 

@@ -45,6 +45,11 @@ track's warp is taken as a :class:`PiecewiseWarp` (:func:`piecewise_warp`):
    (:func:`_short_frame_fade`: per short frame gains, a window of ~93 ms instead of
    1 s, frames weighted by the share of the mix the track holds there); its ends are
    the track's start, end and fade times, and its unsmoothed ramp the gain curve there.
+   A fade-in whose start is masked (the track unheard even at its body's level) and
+   that the short frames did not place takes the start of the fade-out it crosses
+   when the frames cannot tell the two apart (:func:`_crossfade_fade_in`); an end
+   piece of the warp lying where the track is never heard is dropped with its event
+   (:func:`_heard_pieces`).
 
 Limits: positions are reported on the NMF's frame grid (an event is exact in ``events``
 but the curve interpolates across it over one frame); a repetitive track can still be
@@ -144,6 +149,11 @@ FADE_SHARE_FULL = 0.1
 #: A long frame where the track at its body's level would hold less than this share of
 #: the mix is masked: its measured gain says nothing of the track (see _masked_stretch).
 MASKED_SHARE = 0.1
+#: A masked fade-in takes the start of the fade-out it crosses when its fit from there
+#: misfits the frames by at most this share of the level more than the free fit (the
+#: short frames' trust threshold: gains are not told apart more finely; see
+#: _crossfade_fade_in).
+CROSSFADE_TOLERANCE = SHORT_FADE_MAX_RESIDUAL
 #: How much better (in onset-envelope correlation) pieces or a ramp must align than one
 #: line through them, per extra piece or ramp, to be kept.
 BREAK_GAIN = 0.02
@@ -756,32 +766,40 @@ def refine_tracks(
     mix_energy = (V * 10 ** (-response_db / 10)[:, None]).sum(axis=0)
     for info in diagnostics:
         info["mix_response_db"] = response_db
-    refined = []
     bounds = (0.0, mix_samples / front.fs)
+    maskings: list[NDArray[np.float64] | None] = [
+        None if aligned[i] is None else _masking(mix_energy, aligned[i].sum(axis=0), gains[i] ** 2)
+        for i in range(len(timelines))
+    ]
+    for i, warp in enumerate(warps):
+        if warp is not None and maskings[i] is not None and len(warp.breaks):
+            warps[i], track_events[i] = _heard_pieces(
+                warp, track_events[i], times, gains[i], maskings[i]
+            )
+            diagnostics[i].update(pieces=len(warps[i].coefficients), events=len(track_events[i]))
+    # First every track's fades from its own frames, then (as a masked fade-in may take
+    # the start of another track's fade-out) the timelines.
+    plays: list[dict[str, Any] | None] = []
     for i, timeline in enumerate(timelines):
         warp = warps[i]
         if warp is None:
-            refined.append(timeline)
+            plays.append(None)
             continue
         gain, filled = _play_segment(gains[i])
-        masking = (
-            None
-            if aligned[i] is None
-            else _masking(mix_energy, aligned[i].sum(axis=0), gains[i] ** 2)
-        )
+        masking = maskings[i]
         positions = warp(times)
         events = track_events[i] or timeline.events
         measured = derive_parameters(
             timeline.name, times, gain, positions, silence_db=threshold_db, events=events
         )
-        fades = _fitted_fades(
-            measured,
+        fade_options: dict[str, Any] = dict(
             window=2 * hop_samples / front.fs,
             bounds=bounds,
             profile=profiles[i],
             unmeasured=filled,
             masking=masking,
         )
+        long_fades = fades = _fitted_fades(measured, **fade_options)
         if fades is not None:
             fades = tuple(
                 _short_frame_fade(
@@ -798,8 +816,30 @@ def refine_tracks(
                 )
                 for fade in fades
             )
+        plays.append(
+            dict(gain=gain, positions=positions, events=events, measured=measured,
+                 fades=fades, long_fades=long_fades, fade_options=fade_options)
+        )  # fmt: skip
+    fade_outs = [
+        (play["fades"][1].full, play["fades"][1].zero) if play and play["fades"] else None
+        for play in plays
+    ]
+    refined = []
+    for i, (timeline, play) in enumerate(zip(timelines, plays, strict=True)):
+        if play is None:
+            refined.append(timeline)
+            continue
+        measured, fades = play["measured"], play["fades"]
+        if fades is not None:
             fade_in, fade_out = fades
-            gain = gain.copy()
+            if fade_in is play["long_fades"][0]:
+                # The short frames did not place this fade-in (they place a heard one
+                # well): a masked start may take the crossfade's.
+                others = [s for j, s in enumerate(fade_outs) if j != i and s is not None]
+                crossfaded = _crossfade_fade_in(fade_in, others, measured, **play["fade_options"])
+                diagnostics[i]["crossfade_start"] = crossfaded is not fade_in
+                fade_in = crossfaded
+            gain = play["gain"].copy()
             head, tail = times < fade_in.full, times > fade_out.full
             gain[head] = fade_in.gain(times[head])
             gain[tail] = fade_out.gain(times[tail])
@@ -811,9 +851,9 @@ def refine_tracks(
                 timeline.name,
                 times,
                 gain,
-                positions,
+                play["positions"],
                 silence_db=threshold_db,
-                events=events,
+                events=play["events"],
                 fades=((fade_in.zero, fade_in.full), (fade_out.full, fade_out.zero)),
             )
         refined.append(measured)
@@ -1000,6 +1040,129 @@ def _fitted_fades(
     return fade_in, fade_out
 
 
+def _heard_pieces(
+    warp: PiecewiseWarp,
+    events: list[dict[str, Any]],
+    times: NDArray[np.float64],
+    gain: NDArray[np.float64],
+    masking: NDArray[np.float64],
+) -> tuple[PiecewiseWarp, list[dict[str, Any]]]:
+    """The warp without its first or last pieces where the track is never heard.
+
+    A discontinuity needs the track heard on both sides. At the ends of a play (a fade
+    under a louder track) the track may hold under :data:`MASKED_SHARE` of the mix even
+    at its body's level (the median of its gains from :data:`BODY_FRACTION` of the peak
+    up); a piece lying wholly there was fitted to the other tracks' onsets, and its
+    event is false. Such an end piece (heard over less than one segmentation window,
+    :data:`PIECE_WINDOW`) is dropped (the next piece extends over it) and its event with
+    it, until the end pieces are heard (``times``, ``gain``, ``masking``: the long
+    frames, the refitted gains and :func:`_masking`).
+    """
+    strong = gain[gain >= BODY_FRACTION * gain.max(initial=0.0)]
+    if strong.size == 0 or len(warp.breaks) == 0:
+        return warp, events
+    level = float(np.median(strong))
+    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
+    heard &= gain > 0
+    if not heard.any():
+        return warp, events
+    spacing = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    heard_times = times[heard]
+
+    def unheard(t0: float, t1: float) -> bool:
+        # less than one segmentation window of heard frames in [t0, t1)
+        inside = np.count_nonzero((heard_times >= t0) & (heard_times < t1))
+        return inside * spacing < PIECE_WINDOW
+
+    breaks, coefficients, events = list(warp.breaks), list(warp.coefficients), list(events)
+    while breaks and unheard(-np.inf, breaks[0]):
+        breaks, coefficients, events = breaks[1:], coefficients[1:], events[1:]
+    while breaks and unheard(breaks[-1], np.inf):
+        breaks, coefficients, events = breaks[:-1], coefficients[:-1], events[:-1]
+    if len(breaks) == len(warp.breaks):
+        return warp, events
+    return PiecewiseWarp(np.asarray(breaks, dtype=np.float64), coefficients), events
+
+
+def _crossfade_fade_in(
+    fade_in: Fade,
+    fade_outs: Sequence[tuple[float, float]],
+    timeline: TrackTimeline,
+    *,
+    window: float,
+    bounds: tuple[float, float],
+    profile: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
+    unmeasured: NDArray[np.bool_] | None = None,
+    masking: NDArray[np.float64] | None = None,
+) -> Fade:
+    """A masked fade-in started where the fade-out it crosses starts, when the mix
+    cannot tell the two apart.
+
+    A track faded in under a louder one is heard only once its gain is well up: before
+    its first heard frame (where, even at its body's level, it would hold
+    :data:`MASKED_SHARE` of the mix) its measured gains are the other tracks' leakage,
+    and the fit places its start by extrapolating the heard part of the ramp, seconds
+    off when that part is short. There the mix holds no evidence of the start, and the
+    DJ's usual gesture decides: a crossfade, where the outgoing track starts to fade out
+    as the incoming one starts to fade in (a crossfader moves both; UnmixDB's mixes and
+    :func:`~mnmf.djmix.synthetic.generate_mix` are built so). For each other track's
+    fade-out ``(start, end)`` whose start lies at least a ``window`` before this track's
+    first heard frame after it and more than a ``window`` from the fitted start (closer,
+    the track's own frames place it more finely), and that is still fading then, the
+    fade-in is fitted
+    again with its zero fixed at that start (its full end and shape free, the frames
+    weighted by the track's share of the mix as in :func:`fit_fade`), and kept when
+    its mean misfit is at most :data:`CROSSFADE_TOLERANCE` of the level above that of a
+    free fit on the same frames: the prior only picks among starts the mix cannot tell
+    apart. The track must not be heard anywhere between its fitted start (or that
+    fade-out's, whichever is earlier) and its first heard frame.
+
+    ``fade_outs`` are the other tracks' fade-outs as (start, end) in mix seconds; the
+    other arguments are :func:`_fitted_fades`'. Returns ``fade_in`` itself when no
+    fade-out qualifies.
+    """
+    if masking is None or not fade_outs or fade_in.level <= 0:
+        return fade_in
+    times, gain = timeline.times, timeline.gain
+    if unmeasured is not None:
+        gain = np.where(unmeasured, 0.0, gain)
+    level = fade_in.level
+    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
+    best, best_excess = fade_in, np.inf
+    for start, end in fade_outs:
+        after = np.flatnonzero(heard & (times >= start))
+        if after.size == 0:
+            continue
+        first_heard = float(times[after[0]])
+        earliest = min(fade_in.zero, start) - window
+        if (
+            first_heard - start < window
+            or end < first_heard
+            or abs(fade_in.zero - start) <= window
+            or np.any(heard & (times >= earliest) & (times < first_heard))
+        ):
+            # The start is heard, the fade-out is over before this track is heard, the
+            # fit already starts within a window of it (its own frames place it more
+            # finely than the other track's fade-out), or the track is heard before
+            # that start (this fade-in came earlier).
+            continue
+        frames = (
+            min(start, fade_in.zero) - window,
+            max(fade_in.full, first_heard) + FADE_SEARCH + window,
+        )
+        options: dict[str, Any] = dict(
+            level=level, window=window, rising=True, bounds=bounds, profile=profile,
+            masking=masking, frames=frames,
+        )  # fmt: skip
+        free = fit_fade(times, gain, zero=fade_in.zero, full=fade_in.full, **options)
+        full = max(fade_in.full, first_heard)
+        fixed = fit_fade(times, gain, zero=start, full=full, zero_search=0.0, **options)
+        excess = (fixed.residual - free.residual) / level
+        if excess <= CROSSFADE_TOLERANCE and excess < best_excess:
+            best, best_excess = fixed, excess
+    return best
+
+
 @dataclass(frozen=True)
 class Fade:
     """A fitted fade: gain 0 at ``zero``, ``level`` at ``full`` (mix s), and its shape.
@@ -1054,6 +1217,8 @@ def fit_fade(
     search: float = FADE_SEARCH,
     step: float = FADE_STEP,
     taps: int = FADE_TAPS,
+    zero_search: float | None = None,
+    frames: tuple[float, float] | None = None,
 ) -> Fade:
     """The fade whose gain, smoothed as the frames measure it, fits ``gain`` best.
 
@@ -1099,11 +1264,18 @@ def fit_fade(
         Grid step (s) of the first search; the second is ten times finer.
     taps : int
         Points at which the analysis window is sampled.
+    zero_search : float, optional
+        How far (s) ``zero`` is searched, when not ``search`` (0: ``zero`` is fixed and
+        only ``full`` and the shape are fitted).
+    frames : (float, float), optional
+        The span (s) of the frames fitted, when not the one the search reaches (fits
+        compared by their residuals must see the same frames).
     """
     resolution = float(np.median(np.diff(times))) if times.size > 1 else step
     lo, hi = (zero, full) if rising else (full, zero)
     reach = float(search)
-    near = (times >= lo - reach - window) & (times <= hi + reach + window)
+    first, last = (lo - reach - window, hi + reach + window) if frames is None else frames
+    near = (times >= first) & (times <= last)
     near &= gain >= FADE_FLOOR * level
     t, g = times[near], gain[near]
     if masking is None:
@@ -1143,11 +1315,14 @@ def fit_fade(
         for grid in (step, step / 10):
             span = reach if grid == step else step
             offsets = np.arange(-span, span + grid / 2, grid)
-            zeros = np.unique(np.clip(centre_zero + offsets, *bounds))
+            zero_span = span if zero_search is None else min(span, float(zero_search))
+            zero_offsets = np.arange(-zero_span, zero_span + grid / 2, grid)
+            zeros = np.unique(np.clip(centre_zero + zero_offsets, *bounds))
             Z, F = np.meshgrid(zeros, centre_full + offsets, indexing="ij")
-            # A fade never passes its own zero: full stays on its side of zero.
+            # A fade never passes its own zero: full stays on its side of zero (with no
+            # such candidate, a cut at zero).
             valid = (F >= Z) if rising else (F <= Z)
-            Z, F = Z[valid], F[valid]
+            Z, F = (Z[valid], F[valid]) if valid.any() else (Z.ravel(), Z.ravel())
             cost = misfit(shape, Z, F)
             k = int(np.argmin(cost))
             centre_zero, centre_full = float(Z[k]), float(F[k])
