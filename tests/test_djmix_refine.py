@@ -395,21 +395,26 @@ def test_the_crossfade_start_is_refused_where_the_frames_contradict_it():
 
 
 def test_end_pieces_where_the_track_is_never_heard_lose_their_events():
-    # A play from 10 to 30 s, heard only from 15 s (a masked fade-in) and up to 28 s:
-    # a jump at 15.2 s (its first piece holds one heard frame) and one at 29 s (after
-    # the last heard frame) are false; a jump at 20 s, heard on both sides, stays.
+    # A play from 10 to 30 s, heard only from 15 s (a masked fade-in) and up to 28 s,
+    # and a leak the NMF gave it before the play (gain 0.1, 2 % of the mix there, where
+    # at full gain it would be heard): a jump at 8 s (in the leak), at 15.2 s (its
+    # first piece holds one heard frame) and at 29 s (after the last heard frame) are
+    # false; a jump at 20 s, heard on both sides, stays.
     times = np.arange(0, 40, 0.5)
     gain = np.where((times >= 10) & (times <= 30), 1.0, 0.0)
+    gain[(times >= 4) & (times < 10)] = 0.1
     masking = np.where((times >= 15) & (times <= 28), 0.5, 50.0)
-    lines = [np.array([1.0, c]) for c in (-9.0, -10.0, -4.0, -6.0)]
-    warp = PiecewiseWarp(np.array([15.2, 20.0, 29.0]), lines)
-    events = [{"time": t, "kind": "jump"} for t in (15.2, 20.0, 29.0)]
+    masking[times < 10] = 0.5
+    lines = [np.array([1.0, c]) for c in (-3.0, -9.0, -10.0, -4.0, -6.0)]
+    warp = PiecewiseWarp(np.array([8.0, 15.2, 20.0, 29.0]), lines)
+    events = [{"time": t, "kind": "jump"} for t in (8.0, 15.2, 20.0, 29.0)]
     kept, kept_events = _heard_pieces(warp, events, times, gain, masking)
     assert list(kept.breaks) == [20.0]
     assert [e["time"] for e in kept_events] == [20.0]
     np.testing.assert_allclose(kept(np.array([12.0, 25.0, 30.0])), [2.0, 21.0, 26.0])
     # heard throughout: nothing dropped (the same object back)
-    assert _heard_pieces(warp, events, times, gain, np.full(times.size, 0.5))[0] is warp
+    loud = np.ones(times.size)
+    assert _heard_pieces(warp, events, times, loud, np.full(times.size, 0.5))[0] is warp
 
 
 def _benchmark_mix(*, seed: int):

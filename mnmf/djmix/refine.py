@@ -1049,21 +1049,22 @@ def _heard_pieces(
 ) -> tuple[PiecewiseWarp, list[dict[str, Any]]]:
     """The warp without its first or last pieces where the track is never heard.
 
-    A discontinuity needs the track heard on both sides. At the ends of a play (a fade
-    under a louder track) the track may hold under :data:`MASKED_SHARE` of the mix even
-    at its body's level (the median of its gains from :data:`BODY_FRACTION` of the peak
-    up); a piece lying wholly there was fitted to the other tracks' onsets, and its
-    event is false. Such an end piece (heard over less than one segmentation window,
-    :data:`PIECE_WINDOW`) is dropped (the next piece extends over it) and its event with
-    it, until the end pieces are heard (``times``, ``gain``, ``masking``: the long
-    frames, the refitted gains and :func:`_masking`).
+    A discontinuity needs the track heard on both sides: its pieces are aligned on the
+    mix's onsets, which are the track's only where it holds a fair share of the mix. At
+    the ends of a play (a fade, the more so under a louder track, or frames before the
+    play that the NMF gave a leak) the track at its refitted gain holds under
+    :data:`MASKED_SHARE` of the mix, and a piece lying there was fitted to the other
+    tracks' onsets: its event is false. Such an end piece (heard over less than one
+    segmentation window, :data:`PIECE_WINDOW`) is dropped (the next piece extends over
+    it) and its event with it, until the end pieces are heard (``times``, ``gain``,
+    ``masking``: the long frames, the refitted gains and :func:`_masking`).
     """
-    strong = gain[gain >= BODY_FRACTION * gain.max(initial=0.0)]
-    if strong.size == 0 or len(warp.breaks) == 0:
+    if len(warp.breaks) == 0:
         return warp, events
-    level = float(np.median(strong))
-    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
-    heard &= gain > 0
+    power = np.asarray(gain, dtype=float) ** 2
+    with np.errstate(invalid="ignore"):
+        share = power / (power + np.asarray(masking, dtype=float))
+    heard = np.nan_to_num(share) >= MASKED_SHARE
     if not heard.any():
         return warp, events
     spacing = float(np.median(np.diff(times))) if times.size > 1 else 0.0
