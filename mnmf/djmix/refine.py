@@ -1108,15 +1108,15 @@ def _crossfade_fade_in(
     as the incoming one starts to fade in (a crossfader moves both; UnmixDB's mixes and
     :func:`~mnmf.djmix.synthetic.generate_mix` are built so). For each other track's
     fade-out ``(start, end)`` whose start lies at least a ``window`` before this track's
-    first heard frame after it and more than a ``window`` from the fitted start (closer,
-    the track's own frames place it more finely), and that is still fading then, the
-    fade-in is fitted
-    again with its zero fixed at that start (its full end and shape free, the frames
-    weighted by the track's share of the mix as in :func:`fit_fade`), and kept when
-    its mean misfit is at most :data:`CROSSFADE_TOLERANCE` of the level above that of a
-    free fit on the same frames: the prior only picks among starts the mix cannot tell
-    apart. The track must not be heard anywhere between its fitted start (or that
-    fade-out's, whichever is earlier) and its first heard frame.
+    first heard frame after it and more than a hop (half the ``window``) from the fitted
+    start (closer, the track's own frames place it more finely), and that is still
+    fading then, the fade-in is fitted again with its zero fixed at that start (its
+    full end and shape free, the frames weighted by the track's share of the mix as in
+    :func:`fit_fade`), and kept when its mean misfit is at most
+    :data:`CROSSFADE_TOLERANCE` of the level above that of a free fit on the same
+    frames: the prior only picks among starts the mix cannot tell apart. The track must
+    not be heard anywhere between its fitted start (or that fade-out's, whichever is
+    earlier) and its first heard frame.
 
     ``fade_outs`` are the other tracks' fade-outs as (start, end) in mix seconds; the
     other arguments are :func:`_fitted_fades`'. Returns ``fade_in`` itself when no
@@ -1139,13 +1139,13 @@ def _crossfade_fade_in(
         if (
             first_heard - start < window
             or end < first_heard
-            or abs(fade_in.zero - start) <= window
+            or abs(fade_in.zero - start) <= 0.5 * window
             or np.any(heard & (times >= earliest) & (times < first_heard))
         ):
             # The start is heard, the fade-out is over before this track is heard, the
-            # fit already starts within a window of it (its own frames place it more
-            # finely than the other track's fade-out), or the track is heard before
-            # that start (this fade-in came earlier).
+            # fit already starts within a hop (half a window) of it (its own frames
+            # place it more finely than the other track's fade-out), or the track is
+            # heard before that start (this fade-in came earlier).
             continue
         frames = (
             min(start, fade_in.zero) - window,
