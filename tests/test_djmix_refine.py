@@ -16,6 +16,7 @@ from mnmf.djmix.refine import (
     _crossfade_fade_in,
     _fitted_fades,
     _heard_pieces,
+    _masking,
     _play_segment,
     _refit_gains,
     _robust_powers,
@@ -415,6 +416,19 @@ def test_end_pieces_where_the_track_is_never_heard_lose_their_events():
     # heard throughout: nothing dropped (the same object back)
     loud = np.ones(times.size)
     assert _heard_pieces(warp, events, times, loud, np.full(times.size, 0.5))[0] is warp
+
+
+def test_masking_of_a_silent_track_is_inf_without_overflow():
+    import warnings
+
+    mix = np.array([1e3, 2.0, 5.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the experiments run with warnings as errors
+        silent = _masking(mix, np.zeros(4), np.ones(4))
+        denormal = _masking(mix, np.full(4, 1e-310), np.ones(4))
+        heard = _masking(mix, np.array([1.0, 1.0, 0.0, 1.0]), np.full(4, 0.5))
+    assert np.all(np.isinf(silent)) and np.all(np.isinf(denormal))
+    np.testing.assert_allclose(heard, [999.5, 1.5, np.inf, 0.0])
 
 
 def _benchmark_mix(*, seed: int):

@@ -984,7 +984,10 @@ def _masking(
     track heard at ``power`` (g²); inf where the track is silent."""
     rest = np.maximum(mix_energy - power * own, 0.0)
     floor = max(1e-12 * float(own.max(initial=0.0)), np.finfo(float).tiny)
-    return np.where(own > floor, rest / np.maximum(own, floor), np.inf)
+    masking = np.full(np.shape(rest), np.inf)
+    with np.errstate(over="ignore"):  # a share that small is inf: the track is unheard
+        np.divide(rest, own, out=masking, where=own > floor)
+    return masking
 
 
 def _fitted_fades(
