@@ -391,7 +391,8 @@ def test_the_crossfade_start_is_refused_where_the_frames_contradict_it():
     timeline, fade_in, options = _masked_fade_in(heard_from=12.5, bias=0.0)
     assert fade_in.zero == pytest.approx(10.0, abs=0.5)
     assert _crossfade_fade_in(fade_in, [(6.0, 18.0)], timeline, **options) is fade_in
-    # ... nor is one within a window of the free fit (its own frames place it finer)
+    # ... nor is one within a hop (half a window) of the free fit (its own frames place
+    # it more finely)
     assert _crossfade_fade_in(fade_in, [(fade_in.zero + 0.4, 18.0)], timeline, **options) is fade_in
 
 
