@@ -966,7 +966,7 @@ def _masked_stretch(
     :data:`MASKED_SHARE` of the mix. None when no ``masking`` or no such stretch."""
     if masking is None:
         return None
-    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
+    heard = _heard(level**2, masking)
     lo, hi = sorted((zero, full))
     inside = np.flatnonzero((times >= lo) & (times <= hi) & heard)
     if inside.size == 0:
@@ -988,6 +988,15 @@ def _masking(
     with np.errstate(over="ignore"):  # a share that small is inf: the track is unheard
         np.divide(rest, own, out=masking, where=own > floor)
     return masking
+
+
+def _heard(power: ArrayLike, masking: ArrayLike) -> NDArray[np.bool_]:
+    """Per frame, whether a track at ``power`` (g²) holds at least :data:`MASKED_SHARE`
+    of the mix, ``masking`` being :func:`_masking`'s (silent track, silent mix: no)."""
+    power = np.asarray(power, dtype=float)
+    with np.errstate(invalid="ignore"):
+        share = power / (power + np.asarray(masking, dtype=float))
+    return np.nan_to_num(share) >= MASKED_SHARE
 
 
 def _fitted_fades(
@@ -1064,10 +1073,7 @@ def _heard_pieces(
     """
     if len(warp.breaks) == 0:
         return warp, events
-    power = np.asarray(gain, dtype=float) ** 2
-    with np.errstate(invalid="ignore"):
-        share = power / (power + np.asarray(masking, dtype=float))
-    heard = np.nan_to_num(share) >= MASKED_SHARE
+    heard = _heard(np.asarray(gain, dtype=float) ** 2, masking)
     if not heard.any():
         return warp, events
     spacing = float(np.median(np.diff(times))) if times.size > 1 else 0.0
@@ -1131,7 +1137,7 @@ def _crossfade_fade_in(
     if unmeasured is not None:
         gain = np.where(unmeasured, 0.0, gain)
     level = fade_in.level
-    heard = level**2 / (level**2 + np.asarray(masking, dtype=float)) >= MASKED_SHARE
+    heard = _heard(level**2, masking)
     best, best_excess = fade_in, np.inf
     for start, end in fade_outs:
         after = np.flatnonzero(heard & (times >= start))
