@@ -8,6 +8,11 @@ single-pass NMF (the finest hop only) and the DTW baseline; each is scored with
 :func:`mnmf.djmix.evaluation.evaluate_transcription`. It prints the median over mixes
 of each mix's median over tracks, per method and per variant group (as the published
 tables: none / resampled / effects), beside the published numbers (UnmixDB v1.1).
+``heard_level`` is a reference, not a method: the truth's positions, and each fader
+gain times the level change the mix's effect makes there (:func:`heard_level`). Its
+gain error is what a transcription that measured every track's level exactly as the
+mix carries it would score against the fader gains — the part of the gain error that
+belongs to the effect, which the mix alone cannot tell from the fader.
 
 ``--part scale``: synthetic mixes of 10, 30 and 60 minutes (3, 8 and 16 synthetic tracks
 of 4 minutes) decomposed by the pitch scan and the multi-pass NMF: one child process
@@ -26,7 +31,7 @@ Usage::
 
     python benchmarks/bench_djmix.py [--part accuracy|scale|all] [--seeds 0 1]
         [--scalings none resample stretch] [--effects none bass compression distortion]
-        [--methods full multipass_nmf single_pass dtw]
+        [--methods full multipass_nmf single_pass dtw heard_level]
         [--minutes 10 30 60] [--dense-minutes 10 30] [--fine-minutes 60]
 """
 
@@ -47,7 +52,10 @@ from pathlib import Path
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "djmix" / "tracks"
-METHODS = ("full", "multipass_nmf", "single_pass", "dtw")
+METHODS = ("full", "multipass_nmf", "single_pass", "dtw", "heard_level")
+#: The "heard_level" reference measures the effect's level change over this window (s):
+#: the long frames' analysis window (two 0.5 s hops).
+HEARD_WINDOW = 1.0
 TIME_SCALINGS = ("none", "resample", "stretch")
 EFFECTS = ("none", "bass", "compression", "distortion")
 SHOWN = (
@@ -80,6 +88,51 @@ def tracks_for_accuracy(rng: np.random.Generator):
     return synthetic_tracks(3, duration=40.0, fs=FS, rng=rng), "synthetic tracks"
 
 
+def generate(tracks, seed: int, scaling: str, effect: str):
+    """The accuracy part's mix: 3 tracks, 16–20 s each, 4–8 s linear crossfades."""
+    from mnmf.djmix import generate_mix
+
+    return generate_mix(
+        tracks, fs=FS, rng=np.random.default_rng(seed), play_seconds=(16.0, 20.0),
+        crossfade_seconds=(4.0, 8.0), time_scaling=scaling, effect=effect,
+    )  # fmt: skip
+
+
+def heard_level(tracks, generated, seed: int, scaling: str):
+    """A reference, not a method: the truth's timelines with each fader gain times the
+    level change the mix's effect makes there.
+
+    The same mix is generated without its effect (the effect's draws come after every
+    other draw, so the tracks, fades and positions are the same; checked), and the
+    effect's level change at each truth time is ``sqrt(E_wet / E_dry)``, the energies of
+    the mix with and without the effect over a Hann window of :data:`HEARD_WINDOW` s.
+    Scored against the fader gains, it is the gain error of a transcription that
+    measured every track's level exactly as the mix carries it: what is left is the
+    effect's, which the mix alone cannot tell from the fader (a compressor's make-up
+    gain, a waveshaper's drive).
+    """
+    from dataclasses import replace
+
+    from scipy.signal import oaconvolve
+    from scipy.signal.windows import hann
+
+    truth = generated.truth
+    dry = generate(tracks, seed, scaling, "none")
+    for wet_track, dry_track in zip(truth.tracks, dry.truth.tracks, strict=True):
+        same = np.array_equal(wet_track.gain, dry_track.gain) and np.array_equal(
+            wet_track.position, dry_track.position, equal_nan=True
+        )
+        if not same:
+            raise RuntimeError(f"{wet_track.name}: the mix without its effect differs")
+    window = hann(int(HEARD_WINDOW * FS) | 1)
+    energies = [oaconvolve(mix**2, window, mode="same") for mix in (generated.mix, dry.mix)]
+    at = np.minimum(np.round(truth.tracks[0].times * FS).astype(int), generated.mix.size - 1)
+    wet, clean = (e[at] for e in energies)
+    floor = 1e-12 * max(float(clean.max(initial=0.0)), np.finfo(float).tiny)
+    level = np.sqrt(np.maximum(wet, 0.0) / np.maximum(clean, floor))
+    return [replace(track, gain=track.gain * level) for track in truth.tracks]
+
+
 def transcribe(method: str, generated, rng: np.random.Generator):
     from mnmf.djmix.baselines import dtw_transcription
     from mnmf.djmix.decompose import decompose_mix
@@ -101,7 +154,6 @@ def accuracy(
     effects: Sequence[str] = EFFECTS,
     methods: Sequence[str] = METHODS,
 ) -> None:
-    from mnmf.djmix import generate_mix
     from mnmf.djmix.evaluation import evaluate_transcription
 
     tracks, source = tracks_for_accuracy(np.random.default_rng(0))
@@ -114,14 +166,14 @@ def accuracy(
     for scaling in scalings:
         for effect in effects:
             for seed in seeds:
-                generated = generate_mix(
-                    tracks, fs=FS, rng=np.random.default_rng(seed), play_seconds=(16.0, 20.0),
-                    crossfade_seconds=(4.0, 8.0), time_scaling=scaling, effect=effect,
-                )  # fmt: skip
+                generated = generate(tracks, seed, scaling, effect)
                 for method in methods:
                     started = time.perf_counter()
                     try:
-                        estimates = transcribe(method, generated, np.random.default_rng(seed))
+                        if method == "heard_level":
+                            estimates = heard_level(tracks, generated, seed, scaling)
+                        else:
+                            estimates = transcribe(method, generated, np.random.default_rng(seed))
                         summary = evaluate_transcription(estimates, generated.truth).summary()
                     except Exception as error:  # counted, never left out
                         failures += 1

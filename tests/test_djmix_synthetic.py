@@ -465,3 +465,35 @@ def test_bad_track_lists_are_refused(tracks):
         synthetic_tracks(0, duration=1.0, fs=FS, rng=0)
     with pytest.raises(ValueError, match="duration"):
         synthetic_tracks(1, duration=0.0, fs=FS, rng=0)
+
+
+def _bench_djmix():
+    """benchmarks/bench_djmix.py as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_djmix.py"
+    spec = importlib.util.spec_from_file_location("bench_djmix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heard_level_reference_is_the_fader_times_the_effects_level():
+    """bench_djmix's "heard_level" reference: without an effect it is the truth itself;
+    a compressor without make-up gain only lowers the level (the gains with it), the
+    peak-kept waveshaper only raises it (|tanh(kx)/tanh k| ≥ |x| on [−1, 1])."""
+    bench = _bench_djmix()
+    tracks = synthetic_tracks(3, duration=40.0, fs=bench.FS, rng=np.random.default_rng(0))
+    levels = {}
+    for effect in ("none", "compression", "distortion"):
+        generated = bench.generate(tracks, 3, "none", effect)
+        heard = bench.heard_level(tracks, generated, 3, "none")
+        for estimate, truth in zip(heard, generated.truth.tracks, strict=True):
+            assert estimate.name == truth.name
+            np.testing.assert_array_equal(estimate.position, truth.position)
+            playing = truth.gain > 0.05
+            levels.setdefault(effect, []).append(estimate.gain[playing] / truth.gain[playing])
+    none, squeezed, driven = (np.concatenate(levels[e]) for e in levels)
+    np.testing.assert_allclose(none, 1.0, rtol=1e-9)
+    assert squeezed.max() <= 1.0 + 1e-9 and np.median(squeezed) < 0.97
+    assert driven.min() >= 1.0 - 1e-9 and np.median(driven) > 1.3
